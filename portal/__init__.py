@@ -1,0 +1,4 @@
+"""Portico project package: settings, URLconfs, Celery app."""
+from portal.celery import app as celery_app
+
+__all__ = ("celery_app",)

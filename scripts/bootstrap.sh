@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian/Ubuntu machine lacks for Portico: a virtualenv with the pinned
+# requirements, the xmlsec1 binary pysaml2 signs and verifies with and, for the test suite,
+# Debian's Chromium for the browser journeys. Safe to run again: it only does what is missing.
+#   scripts/bootstrap.sh            runtime only
+#   scripts/bootstrap.sh --tests    also Chromium for the browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=0
+[ "${1:-}" = "--tests" ] && want_tests=1
+
+apt_packages=()
+command -v xmlsec1 >/dev/null 2>&1 || apt_packages+=(xmlsec1)
+if [ "$want_tests" = 1 ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  apt_packages+=(chromium)
+fi
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "==> installing ${apt_packages[*]} with apt-get"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+  else
+    echo "!! Portico needs: ${apt_packages[*]} (xmlsec1 from your package manager, e.g. 'brew install libxmlsec1')." >&2
+    if ! command -v xmlsec1 >/dev/null 2>&1; then exit 1; fi
+  fi
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -c 'import sys; assert sys.version_info >= (3, 11), "Portico needs Python 3.11+"'
+  echo "==> creating .venv"
+  "$python" -m venv .venv
+fi
+stamp=.venv/.requirements.sha
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> installing requirements into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  echo "$want" > "$stamp"
+fi

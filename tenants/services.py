@@ -1,0 +1,167 @@
+"""Tenant operations: creation, host names, email domains, audit records."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from tenants.errors import TenantError
+from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
+from tenants.types import Actor
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+RESERVED_SLUGS = frozenset({"public", "www", "admin", "api", "static", "sso", "idp", "mail", "support"})
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+
+
+def actor_label(actor: Actor) -> str:
+    if actor is None:
+        return "system"
+    if isinstance(actor, AbstractBaseUser):
+        prefix = "support" if getattr(actor, "is_staff", False) else "user"
+        return f"{prefix}:{getattr(actor, 'email', '') or actor.get_username()}"
+    return str(actor)
+
+
+def audit_record(*, actor: Actor, action: str, tenant: Tenant | None = None, target: str = "", data: dict | None = None) -> AuditEvent:
+    """Call inside the transaction that makes the change, so the record and the change stand or fall together."""
+    return AuditEvent.objects.create(
+        tenant=tenant if tenant is not None and not tenant.is_public else None,
+        actor=actor_label(actor),
+        action=action,
+        target=target,
+        data=data or {},
+    )
+
+
+def slug_validate(slug: str) -> str:
+    if not SLUG_RE.match(slug or ""):
+        raise TenantError(
+            f"Invalid slug {slug!r}: use 2–63 lowercase letters, digits and hyphens, starting with a letter."
+        )
+    if slug in RESERVED_SLUGS or slug.startswith("pg"):
+        raise TenantError(f"Invalid slug {slug!r}: it is reserved.")
+    return slug
+
+
+def host_normalize(host: str) -> str:
+    value = (host or "").strip().lower().rstrip(".")
+    if ":" in value or "/" in value or not HOST_RE.match(value) or len(value) > 253:
+        raise TenantError(f"Invalid host {host!r}: give a bare host name such as acme.portal.example.com.")
+    return value
+
+
+def email_domain_normalize(domain: str) -> str:
+    value = (domain or "").strip().lower().lstrip("@").rstrip(".")
+    if "." not in value:
+        raise TenantError(f"Invalid email domain {domain!r}: give a domain such as acme.example.")
+    return host_normalize(value)
+
+
+def default_host(slug: str) -> str:
+    return f"{slug}.{settings.PORTICO_BASE_DOMAIN}"
+
+
+def _hosts_check_free(hosts: Iterable[str], *, tenant: Tenant | None = None) -> None:
+    taken = Domain.objects.filter(domain__in=list(hosts))
+    if tenant is not None:
+        taken = taken.exclude(tenant=tenant)
+    owner = taken.select_related("tenant").first()
+    if owner:
+        raise TenantError(f"Host {owner.domain} already belongs to tenant {owner.tenant.slug}.")
+
+
+def _email_domains_check_free(domains: Iterable[str], *, tenant: Tenant | None = None) -> None:
+    for domain in domains:
+        owner = EmailDomain.objects.filter(domain__iexact=domain).select_related("tenant").first()
+        if owner and (tenant is None or owner.tenant_id != tenant.pk):
+            raise TenantError(f"Email domain {domain} already signs in through tenant {owner.tenant.slug}.")
+
+
+def tenant_create(
+    *,
+    slug: str,
+    name: str,
+    hosts: Iterable[str] = (),
+    email_domains: Iterable[str] = (),
+    actor: Actor = "cli",
+) -> Tenant:
+    """Create a tenant with its own schema, host names and email domains; all or nothing."""
+    slug_validate(slug)
+    if not (name or "").strip():
+        raise TenantError("A tenant needs a name.")
+    host_list = list(dict.fromkeys(host_normalize(h) for h in (hosts or [default_host(slug)])))
+    domain_list = list(dict.fromkeys(email_domain_normalize(d) for d in email_domains))
+    if Tenant.objects.filter(slug=slug).exists():
+        raise TenantError(f"Tenant {slug!r} already exists.")
+    _hosts_check_free(host_list)
+    _email_domains_check_free(domain_list)
+    try:
+        with transaction.atomic():
+            # CREATE SCHEMA and the tenant migrations run inside this transaction: a failure
+            # leaves neither a tenant row nor a half-built schema behind.
+            tenant = Tenant(slug=slug, name=name.strip(), schema_name=slug.replace("-", "_"))
+            tenant.save(verbosity=0)
+            for index, host in enumerate(host_list):
+                Domain.objects.create(tenant=tenant, domain=host, is_primary=index == 0)
+            for domain in domain_list:
+                EmailDomain.objects.create(tenant=tenant, domain=domain)
+            audit_record(
+                actor=actor, action="tenant.create", tenant=tenant, target=slug,
+                data={"hosts": host_list, "email_domains": domain_list},
+            )
+    except IntegrityError as exc:  # a concurrent create won the race
+        raise TenantError(f"Tenant {slug!r} could not be created: {exc}") from exc
+    return tenant
+
+
+def tenant_hosts_add(*, tenant: Tenant, hosts: Iterable[str], actor: Actor) -> list[Domain]:
+    host_list = [host_normalize(h) for h in hosts]
+    _hosts_check_free(host_list, tenant=tenant)
+    with transaction.atomic():
+        created = [
+            Domain.objects.get_or_create(domain=host, defaults={"tenant": tenant, "is_primary": False})[0]
+            for host in host_list
+        ]
+        audit_record(actor=actor, action="tenant.hosts_add", tenant=tenant, data={"hosts": host_list})
+    return created
+
+
+def tenant_email_domains_add(*, tenant: Tenant, domains: Iterable[str], actor: Actor) -> list[EmailDomain]:
+    """Add to the tenant's one list of email domains; a domain already the tenant's is kept as is."""
+    domain_list = list(dict.fromkeys(email_domain_normalize(d) for d in domains))
+    _email_domains_check_free(domain_list, tenant=tenant)
+    with transaction.atomic():
+        added = []
+        for domain in domain_list:
+            row, created = EmailDomain.objects.get_or_create(tenant=tenant, domain=domain)
+            if created:
+                added.append(row)
+        if added:
+            audit_record(
+                actor=actor, action="tenant.email_domains_add", tenant=tenant,
+                data={"email_domains": [row.domain for row in added]},
+            )
+    return added
+
+
+def tenant_email_domain_remove(*, tenant: Tenant, domain: str, actor: Actor) -> None:
+    with transaction.atomic():
+        deleted, _ = EmailDomain.objects.filter(tenant=tenant, domain__iexact=domain.strip()).delete()
+        if deleted:
+            audit_record(actor=actor, action="tenant.email_domain_remove", tenant=tenant, data={"email_domain": domain})
+
+
+def public_tenant_ensure() -> Tenant:
+    """The public schema's own tenant row and hosts (the central site and Django admin)."""
+    tenant, _ = Tenant.objects.get_or_create(
+        schema_name=settings.PUBLIC_SCHEMA_NAME,
+        defaults={"slug": "public", "name": "Portico"},
+    )
+    for index, host in enumerate(dict.fromkeys([settings.PORTICO_BASE_DOMAIN, "127.0.0.1"])):
+        Domain.objects.get_or_create(domain=host, defaults={"tenant": tenant, "is_primary": index == 0})
+    return tenant

@@ -1,0 +1,158 @@
+"""Shared fixtures: real PostgreSQL schemas, tenant-host clients, a real Celery worker.
+
+Two tenants, acme and globex, are created once per session (creating a schema runs every tenant
+migration, which is the slow part). Tests using `db` run inside a transaction that is rolled back;
+tests that cross a process boundary (Celery worker, live server, browser) use `committed_db` and
+unique names instead, since the throw-away test database is dropped at the end of the run.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import schema_context
+
+REPO = Path(__file__).resolve().parent.parent
+
+TENANTS = {
+    "acme": {"name": "Acme Property Management", "hosts": ["acme.localhost", "acme-staging.localhost"],
+             "email_domains": ["acme.example"], "properties": [("Harbour View", "harbour-view"), ("Elm Court", "elm-court")]},
+    "globex": {"name": "Globex Residential", "hosts": ["globex.localhost"],
+               "email_domains": ["globex.example"], "properties": [("Globex Tower", "globex-tower")]},
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # noqa: F811 - extends pytest-django's fixture
+    from provisioning.services import property_create
+    from tenants.models import Tenant
+    from tenants.services import public_tenant_ensure, tenant_create
+
+    with django_db_blocker.unblock():
+        public_tenant_ensure()
+        for slug, spec in TENANTS.items():
+            if Tenant.objects.filter(slug=slug).exists():
+                continue
+            tenant = tenant_create(slug=slug, name=spec["name"], hosts=spec["hosts"],
+                                   email_domains=spec["email_domains"], actor="test-setup")
+            with schema_context(tenant.schema_name):
+                for name, code in spec["properties"]:
+                    property_create(name=name, code=code, actor="test-setup")
+        connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_test() -> Iterator[None]:
+    """A request through the tenant middleware leaves the connection in that tenant's schema."""
+    yield
+    from django.conf import settings
+
+    if settings.configured and connection.schema_name != "public":
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def acme(db):
+    from tenants.models import Tenant
+
+    return Tenant.objects.get(slug="acme")
+
+
+@pytest.fixture
+def globex(db):
+    from tenants.models import Tenant
+
+    return Tenant.objects.get(slug="globex")
+
+
+def client_for(host: str, **kwargs) -> Client:
+    return Client(HTTP_HOST=host, **kwargs)
+
+
+@pytest.fixture
+def acme_client(acme) -> Client:
+    return client_for("acme.localhost")
+
+
+@pytest.fixture
+def globex_client(globex) -> Client:
+    return client_for("globex.localhost")
+
+
+@pytest.fixture
+def public_client(db) -> Client:
+    return client_for("localhost")
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Database access in autocommit mode, visible to other processes and threads."""
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        yield
+        connection.set_schema_to_public()
+
+
+def _database_url_of_test_db() -> str:
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """The environment of a process that must share this test run's database, Redis and queue."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=_database_url_of_test_db(),
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        PORTICO_TESTING="true",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the real Redis broker, consuming this run's own queue."""
+    from django.conf import settings
+
+    from portal.celery import app
+
+    with django_db_blocker.unblock():
+        env = worker_env(**getattr(celery_worker, "extra_env", {}))
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
+             "-n", f"test-{os.getpid()}@%h"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Celery worker exited early:\n{log.read_text()[-4000:]}")
+        replies = app.control.ping(timeout=0.5, destination=[f"test-{os.getpid()}@{os.uname().nodename}"])
+        if replies:
+            break
+    else:
+        proc.kill()
+        raise RuntimeError(f"Celery worker did not answer within 60 s:\n{log.read_text()[-4000:]}")
+    proc.log_path = log  # type: ignore[attr-defined]
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
