@@ -169,6 +169,9 @@ SAML_SESSION_COOKIE_NAME = "saml_session"
 SAML_SESSION_COOKIE_SAMESITE = "Lax"
 SAML_CREATE_UNKNOWN_USER = True
 SAML_DJANGO_USER_MAIN_ATTRIBUTE = "username"
+# The backend hands djangosaml2 the identity Portico verified, already mapped (sso.backends).
+SAML_ATTRIBUTE_MAPPING = {"username": ("username",)}
+SAML_CSP_HANDLER = ""  # pages set their own headers; djangosaml2's django-csp hook is not used
 SAML_IGNORE_LOGOUT_ERRORS = True
 SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 SAML_XMLSEC_BINARY: str = env("SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")

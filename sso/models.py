@@ -1,0 +1,121 @@
+"""Public-schema SSO models: each tenant's IdP connection, its signing certificates, sign-in attempts.
+
+They live in the public schema because support staff see them across tenants in Django admin; the
+ACS of a tenant host reads them through the search path (tenant schema, then public).
+"""
+from __future__ import annotations
+
+from django.db import models
+
+from tenants.models import Tenant
+
+ENTRA_CLAIMS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
+MS_CLAIMS = "http://schemas.microsoft.com/identity/claims/"
+
+
+def default_attribute_mapping() -> dict[str, list[str]]:
+    """Entra ID's default claims first, then common names other IdPs use; NameID is the email fallback."""
+    return {
+        "email": [f"{ENTRA_CLAIMS}emailaddress", f"{ENTRA_CLAIMS}name", "email", "mail", "urn:oid:0.9.2342.19200300.100.1.3"],
+        "first_name": [f"{ENTRA_CLAIMS}givenname", "givenName", "firstName", "urn:oid:2.5.4.42"],
+        "last_name": [f"{ENTRA_CLAIMS}surname", "sn", "lastName", "urn:oid:2.5.4.4"],
+        "display_name": [f"{MS_CLAIMS}displayname", "displayName", "name"],
+        "object_id": [f"{MS_CLAIMS}objectidentifier", "objectGUID"],
+        "groups": ["http://schemas.microsoft.com/ws/2008/06/identity/claims/groups", "groups", "memberOf"],
+    }
+
+
+class IdentityProvider(models.Model):
+    """A tenant's SAML IdP connection (one per tenant)."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Federation Metadata XML (upload)"
+        URL = "url", "Metadata URL (refreshed automatically)"
+        MANUAL = "manual", "SSO URL and certificate"
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="identity_provider")
+    display_name = models.CharField(max_length=100, default="Microsoft", help_text='Button label: "Log In with …"')
+    entity_id = models.CharField("IdP entity ID (Issuer)", max_length=1024)
+    sso_url = models.URLField("SSO URL (HTTP-Redirect)", max_length=2048)
+    slo_url = models.URLField("Sign-out URL", max_length=2048, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    metadata_xml = models.TextField(blank=True, help_text="The last good metadata document")
+    metadata_url = models.URLField(max_length=2048, blank=True)
+    metadata_fetched_at = models.DateTimeField(null=True, blank=True)
+    metadata_refresh_error = models.TextField(blank=True)
+    metadata_refresh_failed_at = models.DateTimeField(null=True, blank=True)
+    allow_idp_initiated = models.BooleanField(
+        "Allow IdP-initiated sign-in", default=False,
+        help_text="Entra's 'Test this application' and the My Apps tile post unsolicited responses.",
+    )
+    restrict_email_domains = models.BooleanField(
+        "Only the tenant's email domains", default=True,
+        help_text="Reject sign-ins whose email is outside this tenant's email domains.",
+    )
+    attribute_mapping = models.JSONField(default=default_attribute_mapping)
+    group_access_levels = models.JSONField(
+        default=dict, blank=True, help_text='Groups claim value → access level, e.g. {"<group id>": "technician"}'
+    )
+    enabled = models.BooleanField(default=True)
+    # Bumped on every change: keys the per-process cache of pysaml2 configurations.
+    version = models.PositiveIntegerField(default=1)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "identity provider"
+
+    def __str__(self) -> str:
+        return f"{self.display_name} for {self.tenant.slug}"
+
+
+class IdpCertificate(models.Model):
+    """A signing certificate trusted for one IdP; several are active while the IdP rotates keys."""
+
+    idp = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="certificates")
+    pem = models.TextField()
+    fingerprint_sha256 = models.CharField(max_length=95)
+    subject = models.CharField(max_length=500, blank=True)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    expiry_warning_sent_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["not_after"]
+        constraints = [models.UniqueConstraint(fields=["idp", "fingerprint_sha256"], name="idp_cert_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.subject or 'certificate'} (expires {self.not_after:%Y-%m-%d})"
+
+
+class SignInAttempt(models.Model):
+    """Every SAML sign-in, test or real, with a plain-words diagnosis and a reference code shown to the user."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="sign_in_attempts")
+    reference = models.CharField(max_length=16, unique=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, db_index=True)
+    code = models.CharField(max_length=48, help_text="ok, or why it was refused")
+    message = models.TextField(blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    is_test = models.BooleanField(default=False)
+    idp_initiated = models.BooleanField(default=False)
+    host = models.CharField(max_length=253, blank=True)
+    issuer = models.CharField(max_length=1024, blank=True)
+    in_response_to = models.CharField(max_length=256, blank=True)
+    response_xml = models.TextField(blank=True, help_text="The decoded SAML response, for support diagnostics")
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.outcome} {self.code}"

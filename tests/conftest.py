@@ -30,8 +30,21 @@ TENANTS = {
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):  # noqa: F811 - extends pytest-django's fixture
+def idp_servers() -> Iterator[dict]:
+    """One running test IdP per session tenant (each tenant trusts only its own)."""
+    from sso.testidp.idp import TestIdP
+    from sso.testidp.server import serve_in_thread
+
+    running = {slug: serve_in_thread(lambda url: TestIdP(url)) for slug in TENANTS}
+    yield running
+    for server in running.values():
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, idp_servers):  # noqa: F811 - extends pytest-django's
     from provisioning.services import property_create
+    from sso.services import idp_configure_from_metadata
     from tenants.models import Tenant
     from tenants.services import public_tenant_ensure, tenant_create
 
@@ -45,6 +58,8 @@ def django_db_setup(django_db_setup, django_db_blocker):  # noqa: F811 - extends
             with schema_context(tenant.schema_name):
                 for name, code in spec["properties"]:
                     property_create(name=name, code=code, actor="test-setup")
+            idp_configure_from_metadata(tenant=tenant, document=idp_servers[slug].idp.metadata_xml(),
+                                        actor="test-setup")
         connection.set_schema_to_public()
 
 
@@ -74,6 +89,13 @@ def globex(db):
 
 def client_for(host: str, **kwargs) -> Client:
     return Client(HTTP_HOST=host, **kwargs)
+
+
+def login_as(client: Client, user, tenant_slug: str = "acme") -> Client:
+    """force_login inside the tenant's schema, where its users and sessions live."""
+    with schema_context(tenant_slug):
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
 
 
 @pytest.fixture
@@ -156,3 +178,75 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Itera
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+# --- SAML round trips against the running test IdP ---------------------------------------------
+
+
+@pytest.fixture
+def acme_idp(idp_servers):
+    """acme's test IdP (a sso.testidp.idp.TestIdP): build responses with .build_response_b64(...)."""
+    return idp_servers["acme"].idp
+
+
+@pytest.fixture
+def globex_idp(idp_servers):
+    return idp_servers["globex"].idp
+
+
+def form_fields(html: str) -> tuple[str, dict[str, str]]:
+    """(action, {name: value}) of the first form in a page, as a browser would submit it."""
+    import lxml.html
+
+    form = lxml.html.fromstring(html).forms[0]
+    fields = {name: value for name, value in form.form_values()}
+    return form.action or "", fields
+
+
+def sso_start(client: Client, next_path: str = "/", *, test: bool = False):
+    """GET /sso/login/ on the client's tenant host; returns (response, AuthnRequestInfo at the IdP)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from sso.testidp.idp import TestIdP
+
+    query = f"?next={next_path}" + ("&test=1" if test else "")
+    response = client.get(f"/sso/login/{query}")
+    assert response.status_code == 302, response.content[:500]
+    params = parse_qs(urlsplit(response["Location"]).query)
+    info = TestIdP("http://parser.invalid").parse_authn_request(params["SAMLRequest"][0], params.get("RelayState", [None])[0])
+    return response, info
+
+
+def idp_sign_in(location: str, email: str, *, first_name: str = "Test", last_name: str = "User",
+                scenario: str = "ok", signing: str = "assertion") -> tuple[str, dict[str, str]]:
+    """Drive the running test IdP over HTTP as a browser would: open the AuthnRequest URL, fill in
+    the sign-in form, return the auto-posting form (ACS URL, {SAMLResponse, RelayState})."""
+    import requests
+
+    page = requests.get(location, timeout=10)
+    page.raise_for_status()
+    action, fields = form_fields(page.text)
+    fields.update(email=email, first_name=first_name, last_name=last_name, scenario=scenario, signing=signing)
+    base = location.split("/idp/")[0]
+    posted = requests.post(base + action, data=fields, timeout=10)
+    posted.raise_for_status()
+    return form_fields(posted.text)
+
+
+@pytest.fixture
+def sso_sign_in():
+    """A real signed SP-initiated round trip: /sso/login/ → test IdP over HTTP → POST to the ACS.
+
+    Returns the ACS response; the client is signed in when it succeeded.
+    """
+    def sign_in(client: Client, email: str, *, tenant_slug: str = "acme", first_name: str = "Test",
+                last_name: str = "User", next_path: str = "/", scenario: str = "ok"):
+        start = client.get(f"/sso/login/?next={next_path}")
+        assert start.status_code == 302, start.content[:500]
+        acs_url, fields = idp_sign_in(start["Location"], email, first_name=first_name, last_name=last_name,
+                                      scenario=scenario)
+        from urllib.parse import urlsplit
+
+        return client.post(urlsplit(acs_url).path, fields)
+
+    return sign_in

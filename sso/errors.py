@@ -1,0 +1,19 @@
+"""Errors of the SSO app; views, admin and commands turn them into messages."""
+
+
+class SsoConfigError(ValueError):
+    """An IdP configuration was refused; the message tells a customer admin what to fix."""
+
+    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+class SignInRejected(Exception):
+    """A sign-in was refused at the ACS; `code` is stable, `detail` is for admins, never secret."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
