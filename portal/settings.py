@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -134,7 +135,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE: str = env(
     "CELERY_TASK_DEFAULT_QUEUE", default=f"portico-test-{os.getpid()}" if TESTING else "portico"
 )
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by the apps that schedule work (see portal/celery.py)
 
 # --- Authentication and sessions -------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -153,7 +153,7 @@ USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS and not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS and not DEBUG else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and not DEBUG
-SECURE_HSTS_PRELOAD = False
+SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS and not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -182,6 +182,19 @@ PORTICO_SAML_REQUEST_TTL_SECONDS: int = env.int("PORTICO_SAML_REQUEST_TTL_SECOND
 PORTICO_METADATA_ALLOW_PRIVATE: bool = env.bool("PORTICO_METADATA_ALLOW_PRIVATE", default=DEBUG)
 PORTICO_METADATA_REFRESH_HOURS: int = env.int("PORTICO_METADATA_REFRESH_HOURS", default=24)
 PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAYS", default=30)
+
+# --- Scheduled work (Celery beat) ------------------------------------------------------------
+_PUBLIC = {"headers": {"_schema_name": "public"}}  # these tasks work on public-schema rows
+CELERY_BEAT_SCHEDULE: dict = {
+    # Fans out one refresh per URL-sourced IdP; a failed fetch keeps the last good metadata.
+    "sso.refresh_all_metadata": {"task": "sso.refresh_all_metadata", "options": _PUBLIC,
+                                 "schedule": timedelta(hours=PORTICO_METADATA_REFRESH_HOURS)},
+    "sso.warn_expiring_certificates": {"task": "sso.warn_expiring_certificates", "options": _PUBLIC,
+                                       "schedule": timedelta(hours=24)},
+    # Re-queues e-mails whose task was lost to a broker outage (idempotent sending).
+    "provisioning.email_sweep": {"task": "provisioning.email_sweep", "options": _PUBLIC,
+                                 "schedule": timedelta(minutes=5)},
+}
 
 # --- E-mail -----------------------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")

@@ -1,13 +1,37 @@
-"""Keeps Waiting Room users in the Waiting Room."""
+"""Keeps Waiting Room (and disabled) users in the Waiting Room.
+
+Fails closed: on a tenant host, a signed-in user whose membership is not active reaches only the
+URLs named below; every other page redirects to the Waiting Room and every other API answers 403.
+A new SSO protocol endpoint (e.g. single logout) must be added here by name.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
 
-# Paths a Waiting Room user may still reach: the Waiting Room itself, sign-in/out and health.
-WAITING_ROOM_ALLOWED_PREFIXES = ("/waiting-room/", "/sso/", "/logout/", "/login/", "/api/me", "/healthz", "/static/")
+from provisioning.models import Membership
+
+WAITING_ROOM_ALLOWED_URL_NAMES = frozenset({
+    "waiting_room",
+    "login",
+    "logout",
+    "sso_login",
+    "sso_acs",
+    "sso_metadata",
+    "api_me",
+    "healthz",
+})
+WAITING_ROOM_ALLOWED_PREFIXES = ("/static/",)
+
+
+def _url_name(request: HttpRequest) -> str | None:
+    try:
+        return resolve(request.path_info, urlconf=getattr(request, "urlconf", None)).url_name
+    except Resolver404:
+        return None
 
 
 class WaitingRoomMiddleware:
@@ -22,8 +46,10 @@ class WaitingRoomMiddleware:
         from provisioning.selectors import membership_state
 
         state = membership_state(user=user)
-        if state == "active" or request.path.startswith(WAITING_ROOM_ALLOWED_PREFIXES):
+        if state == Membership.State.ACTIVE:
             return self.get_response(request)
-        if request.path.startswith("/api/"):
-            return JsonResponse({"error": "waiting_room" if state == "waiting_room" else "disabled"}, status=403)
+        if request.path_info.startswith(WAITING_ROOM_ALLOWED_PREFIXES) or _url_name(request) in WAITING_ROOM_ALLOWED_URL_NAMES:
+            return self.get_response(request)
+        if request.path_info.startswith("/api/") or request.headers.get("Accept", "").startswith("application/json"):
+            return JsonResponse({"error": state, "waiting_room_url": "/waiting-room/"}, status=403)
         return redirect("/waiting-room/")

@@ -1,15 +1,46 @@
-"""Provisioning operations: properties, users, access."""
+"""Provisioning operations: properties, users, access, and the New User request workflow.
+
+Tenant-schema work (users, memberships, properties) runs in the schema the connection is in,
+except where a function takes a public-schema row (a New User request) and enters its tenant's
+schema itself. Every change of someone's access writes an audit record in the same transaction;
+e-mails are queued for after the commit (provisioning.emails).
+"""
 from __future__ import annotations
 
-from django.db import transaction
-from django.utils.text import slugify
+from collections.abc import Iterable, Sequence
 
-from provisioning.errors import ProvisioningError
-from provisioning.models import Property
-from tenants.selectors import tenant_current
-from tenants.services import audit_record
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+from django_tenants.utils import schema_context
+
+from provisioning.emails import email_queue
+from provisioning.errors import AlreadyDecided, NotAllowed, ProvisioningError
+from provisioning.models import AccessLevel, Membership, Property
+from provisioning.selectors import (
+    access_level_of,
+    access_levels_grantable_by,
+    level_sees_all_properties,
+    member_can_manage_team,
+    member_can_request_users,
+    properties_visible_to,
+    tenant_sign_on_url,
+)
+from provisioning.types import BulkDecision, MemberChange, RequestedProperty
+from tenants.models import NewUserRequest, Tenant
+from tenants.selectors import email_domains_of, tenant_current
+from tenants.services import actor_label, audit_record
 from tenants.types import Actor
 
+
+
+# --- Properties -------------------------------------------------------------------------------
 
 def property_create(*, name: str, code: str | None = None, actor: Actor = "cli") -> Property:
     """Create a property (site) in the current tenant's schema."""
@@ -26,3 +57,491 @@ def property_create(*, name: str, code: str | None = None, actor: Actor = "cli")
         audit_record(actor=actor, action="property.create", tenant=tenant_current(), target=code, data={"name": name})
     return prop
 
+
+# --- E-mail addresses -------------------------------------------------------------------------
+
+def email_normalize(email: str) -> str:
+    """Tenant usernames are the lower-cased, trimmed e-mail address."""
+    return (email or "").strip().lower()
+
+
+def email_validate_for_tenant(*, tenant: Tenant, email: str) -> str:
+    """A normalized address whose domain is one of the tenant's email domains."""
+    email = email_normalize(email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ProvisioningError("Enter a valid e-mail address.", field="email") from exc
+    domains = [d.lower() for d in email_domains_of(tenant=tenant)]
+    if email.rsplit("@", 1)[1] not in domains:
+        allowed = ", ".join(f"@{d}" for d in domains) or "none configured yet"
+        raise ProvisioningError(
+            f"{email} is not an address of {tenant.name}. Use an address ending in {allowed}.", field="email"
+        )
+    return email
+
+
+def _user_for_email(email: str, *, lock: bool = False) -> AbstractBaseUser | None:
+    rows = get_user_model().objects.filter(Q(username=email) | Q(email__iexact=email)).order_by("pk")
+    return (rows.select_for_update() if lock else rows).first()
+
+
+def _user_create(*, email: str, first_name: str, last_name: str) -> AbstractBaseUser:
+    # Tenant users only ever sign in through their organisation's IdP.
+    user = get_user_model()(username=email, email=email, first_name=(first_name or "").strip()[:150],
+                last_name=(last_name or "").strip()[:150])
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+def _user_names_fill(user: AbstractBaseUser, *, first_name: str, last_name: str) -> None:
+    """Fill in names the user does not have yet; names someone typed in are not overwritten."""
+    updates = {}
+    if first_name.strip() and not user.first_name:
+        updates["first_name"] = first_name.strip()[:150]
+    if last_name.strip() and not user.last_name:
+        updates["last_name"] = last_name.strip()[:150]
+    if updates:
+        get_user_model().objects.filter(pk=user.pk).update(**updates)
+        for key, value in updates.items():
+            setattr(user, key, value)
+
+
+# --- Sign-in ----------------------------------------------------------------------------------
+
+def user_provision_from_assertion(
+    *,
+    tenant: Tenant,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    idp_subject: str = "",
+    access_level: str | None = None,
+) -> AbstractBaseUser:
+    """The tenant user a verified SSO assertion stands for (called by the SAML backend).
+
+    - A user whose e-mail matches (case-insensitive, trimmed) keeps their standing: an active
+      (pre-provisioned or approved) member is signed straight in, a Waiting Room member waits on,
+      a disabled one stays disabled. Missing names are filled from the assertion.
+    - An unknown e-mail gets a user created just in time, in the Waiting Room.
+    - `access_level` is what the tenant's IdP groups → access level mapping gave, if anything.
+      That mapping is set by the tenant's own Client Administrator, so it counts as a grant: it
+      lets a new or Waiting Room user in directly, at that level and with no properties yet (a
+      Client Administrator sees them all). It never changes an active member's level (access
+      changed in Portico is not undone at the next sign-in), never re-enables a disabled member,
+      and never grants Support.
+    """
+    email = email_normalize(email)
+    if "@" not in email:
+        raise ProvisioningError("The identity provider sent no e-mail address for this user.")
+    granted = AccessLevel.parse(access_level) if access_level else None
+    if granted == AccessLevel.SUPPORT:
+        granted = None
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                return _provision_locked(tenant=tenant, email=email, first_name=first_name or "",
+                                         last_name=last_name or "", idp_subject=idp_subject or "", granted=granted)
+        except IntegrityError:
+            # Two first sign-ins of the same person at once: the other one created the user.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _provision_locked(
+    *, tenant: Tenant, email: str, first_name: str, last_name: str, idp_subject: str, granted: AccessLevel | None
+) -> AbstractBaseUser:
+    actor = f"sso:{email}"
+    user = _user_for_email(email, lock=True)
+    user_created = user is None
+    if user is None:
+        user = _user_create(email=email, first_name=first_name, last_name=last_name)
+    else:
+        _user_names_fill(user, first_name=first_name, last_name=last_name)
+    membership = Membership.objects.select_for_update().filter(user=user).first()
+    if membership is None:
+        membership = Membership.objects.create(
+            user=user, state=Membership.State.WAITING_ROOM, origin=Membership.Origin.JUST_IN_TIME
+        )
+        audit_record(actor=actor, action="user.jit_create", tenant=tenant, target=email,
+                     data={"state": membership.state, "user_created": user_created})
+    if membership.state == Membership.State.WAITING_ROOM and granted is not None and user.is_active:
+        membership.state = Membership.State.ACTIVE
+        membership.access_level = granted
+        audit_record(actor=actor, action="member.activate_from_idp_group", tenant=tenant, target=email,
+                     data={"access_level": granted.value})
+    membership.idp_subject = idp_subject[:256]
+    membership.last_sso_at = timezone.now()
+    membership.save()
+    return user
+
+
+# --- Granting access ----------------------------------------------------------------------------
+
+def _check_may_grant(*, actor: Actor, access_level: AccessLevel, properties: Sequence[Property]) -> None:
+    """A tenant user may grant only what they hold: levels up to their own, properties they see."""
+    if not isinstance(actor, AbstractBaseUser):
+        return  # the CLI and support staff act for Portico, not as a tenant member
+    if access_level not in access_levels_grantable_by(user=actor):
+        own = AccessLevel(access_level_of(user=actor)).label if access_level_of(user=actor) else "no"
+        raise NotAllowed(
+            f"You can't grant {access_level.label} access: you hold {own} access.", field="access_level"
+        )
+    visible = set(properties_visible_to(user=actor).values_list("pk", flat=True))
+    outside = [p.name for p in properties if p.pk not in visible]
+    if outside:
+        raise NotAllowed(f"You can't grant access to {', '.join(outside)}.", field="properties")
+
+
+def _level_require(access_level: AccessLevel | str | None) -> AccessLevel:
+    level = AccessLevel.parse(access_level) if isinstance(access_level, str) else access_level
+    if level is None:
+        choices = ", ".join(choice.value for choice in AccessLevel)
+        raise ProvisioningError(f"Unknown access level {access_level!r}. Choose one of: {choices}.",
+                                field="access_level")
+    return level
+
+
+def _properties_require(level: AccessLevel, properties: Sequence[Property]) -> None:
+    if not properties and not level_sees_all_properties(level):
+        raise ProvisioningError(f"Choose at least one property for {level.label} access.", field="properties")
+
+
+def _membership_apply(
+    *, email: str, first_name: str, last_name: str, access_level: AccessLevel, properties: Sequence[Property],
+    origin: str, add_properties: bool = False, keep_higher_level: bool = False,
+) -> MemberChange:
+    """Create or update the user and make their membership active with this access (locked)."""
+    user = _user_for_email(email, lock=True)
+    user_created = user is None
+    if user is None:
+        user = _user_create(email=email, first_name=first_name, last_name=last_name)
+    else:
+        _user_names_fill(user, first_name=first_name, last_name=last_name)
+    membership = Membership.objects.select_for_update().filter(user=user).first()
+    if membership is None:
+        membership = Membership.objects.create(user=user, state=Membership.State.WAITING_ROOM, origin=origin)
+        membership_created = True
+    else:
+        membership_created = False
+    membership.user = user  # callers read it after leaving the tenant's schema
+    changes: dict[str, list] = {}
+    level = access_level
+    if keep_higher_level and AccessLevel.rank(membership.access_level) > AccessLevel.rank(level):
+        level = AccessLevel(membership.access_level)
+    before_props = sorted(membership.properties.values_list("code", flat=True))
+    wanted = {p.pk: p for p in properties}
+    if add_properties:
+        wanted.update({p.pk: p for p in membership.properties.all()})
+    after_props = sorted(p.code for p in wanted.values())
+    if membership.state != Membership.State.ACTIVE:
+        # origin keeps saying how the account came to be (e.g. just in time); the audit says who let them in
+        changes["state"] = [membership.state, Membership.State.ACTIVE.value]
+        membership.state = Membership.State.ACTIVE
+    if membership.access_level != level:
+        changes["access_level"] = [membership.access_level, level.value]
+        membership.access_level = level
+    if before_props != after_props:
+        changes["properties"] = [before_props, after_props]
+        membership.properties.set(list(wanted.values()))
+    if not user.is_active:
+        changes["user_active"] = [False, True]
+        get_user_model().objects.filter(pk=user.pk).update(is_active=True)
+    if changes or membership_created:
+        membership.save()
+    return MemberChange(membership=membership, user_created=user_created, changes=changes)
+
+
+def member_add(
+    *,
+    tenant: Tenant,
+    email: str,
+    access_level: AccessLevel | str,
+    properties: Sequence[Property] = (),
+    first_name: str = "",
+    last_name: str = "",
+    actor: Actor,
+    notify: bool = False,
+) -> MemberChange:
+    """Pre-provision someone: they get this access at their next SSO, without the Waiting Room.
+
+    Idempotent: adding the same person with the same access again changes nothing. Someone in the
+    Waiting Room is let in; someone disabled is given access again. A tenant user acting must be a
+    Client Administrator and may grant only what they hold (Team Members); the CLI may grant any
+    level. With `notify`, the person gets a "you can now sign in" e-mail.
+    """
+    level = _level_require(access_level)
+    if isinstance(actor, AbstractBaseUser):
+        if not member_can_manage_team(user=actor):
+            raise NotAllowed("Only Client Administrators can add team members.")
+        email = email_validate_for_tenant(tenant=tenant, email=email)
+    else:
+        email = email_normalize(email)
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise ProvisioningError(f"{email!r} is not a valid e-mail address.", field="email") from exc
+    properties = list(properties)
+    _properties_require(level, properties)
+    _check_may_grant(actor=actor, access_level=level, properties=properties)
+    with transaction.atomic():
+        result = _membership_apply(
+            email=email, first_name=first_name, last_name=last_name, access_level=level, properties=properties,
+            origin=Membership.Origin.PRE_PROVISIONED,
+        )
+        if result.changed:
+            audit_record(actor=actor, action="member.add", tenant=tenant, target=email,
+                         data={"user_created": result.user_created, "changes": result.changes})
+            if notify:
+                _email_access_granted(tenant=tenant, membership=result.membership, key=None)
+    return result
+
+
+def member_access_change(
+    *, tenant: Tenant, membership: Membership, access_level: AccessLevel | str, properties: Sequence[Property],
+    actor: Actor,
+) -> MemberChange:
+    """Change a member's access level and properties (Team Members); a Waiting Room member is let in."""
+    level = _level_require(access_level)
+    if isinstance(actor, AbstractBaseUser):
+        if not member_can_manage_team(user=actor):
+            raise NotAllowed("Only Client Administrators can change team members' access.")
+        if membership.user_id == actor.pk and AccessLevel.rank(level) < AccessLevel.rank(membership.access_level):
+            raise NotAllowed("You can't lower your own access level; ask another Client Administrator.",
+                             field="access_level")
+        if AccessLevel.rank(membership.access_level) > AccessLevel.rank(access_level_of(user=actor)):
+            raise NotAllowed("You can't change the access of someone who holds more access than you.")
+    properties = list(properties)
+    _properties_require(level, properties)
+    _check_may_grant(actor=actor, access_level=level, properties=properties)
+    user = membership.user
+    with transaction.atomic():
+        result = _membership_apply(
+            email=user.username, first_name="", last_name="", access_level=level, properties=properties,
+            origin=Membership.Origin.PRE_PROVISIONED,
+        )
+        if result.changed:
+            audit_record(actor=actor, action="member.access_change", tenant=tenant, target=user.username,
+                         data={"changes": result.changes})
+    return result
+
+
+def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Membership:
+    """Take someone's access away: they are signed out of everything at their next request and
+    SSO no longer lets them in. Their record stays, so it can be given back."""
+    if isinstance(actor, AbstractBaseUser):
+        if not member_can_manage_team(user=actor):
+            raise NotAllowed("Only Client Administrators can remove team members.")
+        if membership.user_id == actor.pk:
+            raise NotAllowed("You can't remove your own access; ask another Client Administrator.")
+        if AccessLevel.rank(membership.access_level) > AccessLevel.rank(access_level_of(user=actor)):
+            raise NotAllowed("You can't remove someone who holds more access than you.")
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+        if locked.state != Membership.State.DISABLED:
+            before = locked.state
+            locked.state = Membership.State.DISABLED
+            locked.save(update_fields=["state", "updated"])
+            audit_record(actor=actor, action="member.remove", tenant=tenant, target=locked.user.username,
+                         data={"state": [before, locked.state], "access_level": locked.access_level})
+    return locked
+
+
+# --- New User requests --------------------------------------------------------------------------
+
+def new_user_request_create(
+    *,
+    tenant: Tenant,
+    requester: AbstractBaseUser,
+    email: str,
+    first_name: str,
+    last_name: str,
+    access_level: AccessLevel | str,
+    properties: Sequence[Property],
+    from_property: Property | None = None,
+) -> NewUserRequest:
+    """A Property Manager's or Client Administrator's request that support give someone access.
+
+    The person may never have signed in (pre-provisioning) or be in the Waiting Room already.
+    Support staff are e-mailed once the request is committed.
+    """
+    if not member_can_request_users(user=requester):
+        raise NotAllowed("Your access level doesn't allow requesting new users.")
+    email = email_validate_for_tenant(tenant=tenant, email=email)
+    first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
+    if not first_name:
+        raise ProvisioningError("Enter a first name.", field="first_name")
+    if not last_name:
+        raise ProvisioningError("Enter a surname.", field="last_name")
+    level = _level_require(access_level)
+    properties = list(properties)
+    if not properties:
+        raise ProvisioningError("Choose at least one property.", field="properties")
+    _check_may_grant(actor=requester, access_level=level, properties=properties)
+    existing = Membership.objects.filter(Q(user__username=email) | Q(user__email__iexact=email)).first()
+    if existing is not None and existing.state == Membership.State.ACTIVE and existing.user.is_active:
+        raise ProvisioningError(
+            f"{email} already has access. A Client Administrator can change it on Team Members.", field="email"
+        )
+    if NewUserRequest.objects.filter(tenant=tenant, email__iexact=email, status=NewUserRequest.Status.PENDING).exists():
+        raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email")
+    requested: list[RequestedProperty] = [{"id": p.pk, "name": p.name, "code": p.code} for p in properties]
+    requester_name = requester.get_full_name() if hasattr(requester, "get_full_name") else ""
+    try:
+        with transaction.atomic():
+            row = NewUserRequest.objects.create(
+                tenant=tenant, email=email, first_name=first_name[:150], last_name=last_name[:150],
+                access_level=level.value, properties=requested,
+                requested_by_email=requester.email or requester.get_username(),
+                requested_by_name=requester_name[:300], requested_by_user_id=requester.pk,
+                requested_from_property=(from_property.name if from_property else "")[:200],
+            )
+            audit_record(actor=requester, action="new_user_request.create", tenant=tenant, target=email,
+                         data={"request_id": row.pk, "access_level": level.value,
+                               "properties": [p["code"] for p in requested]})
+            email_queue(
+                tenant=tenant, kind="new_user_request.submitted", to=settings.PORTICO_SUPPORT_EMAILS,
+                template="new_user_request_submitted",
+                context={"request": row, "access_level_label": level.label, "admin_url": _admin_url(row),
+                         "waiting": existing is not None and existing.state == Membership.State.WAITING_ROOM},
+                dedupe_key=f"new_user_request:{row.pk}:submitted",
+            )
+    except IntegrityError as exc:  # the partial unique index: a concurrent request for the same e-mail
+        raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email") from exc
+    return row
+
+
+def _admin_url(row: NewUserRequest) -> str:
+    return f"{settings.PORTICO_BASE_URL}/admin/tenants/newuserrequest/{row.pk}/change/"
+
+
+def _request_lock(request_id: int) -> NewUserRequest:
+    row = NewUserRequest.objects.select_for_update(of=("self",)).select_related("tenant").filter(pk=request_id).first()
+    if row is None:
+        raise ProvisioningError(f"New User request #{request_id} does not exist.")
+    if row.status != NewUserRequest.Status.PENDING:
+        raise AlreadyDecided(f"The request for {row.email} was {row.get_status_display().lower()} already.")
+    return row
+
+
+def _staff_require(actor: Actor) -> None:
+    if not (isinstance(actor, AbstractBaseUser) and getattr(actor, "is_staff", False)):
+        raise NotAllowed("Only Portico support staff decide New User requests.")
+
+
+def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: Actor) -> NewUserRequest:
+    """Approve: in the request's tenant schema, make the person an active member with the access
+    asked for, all in one transaction with the decision and its audit record; then e-mail the new
+    user (with the tenant's sign-on URL) and the requester."""
+    _staff_require(actor)
+    request_id = new_user_request if isinstance(new_user_request, int) else new_user_request.pk
+    with transaction.atomic():
+        row = _request_lock(request_id)
+        tenant = row.tenant
+        level = _level_require(row.access_level)
+        with schema_context(tenant.schema_name):
+            ids = [p.get("id") for p in row.properties]
+            codes = [p.get("code") for p in row.properties]
+            found = list(Property.objects.filter(Q(pk__in=ids) | Q(code__in=codes)))
+            found_codes = {p.code for p in found}
+            missing = [p.get("name") or p.get("code") for p in row.properties if p.get("code") not in found_codes]
+            if not found and not level_sees_all_properties(level):
+                raise ProvisioningError(
+                    f"None of the properties asked for {row.email} exist in {tenant.name} any more; reject it.")
+            result = _membership_apply(
+                email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
+                access_level=level, properties=found, origin=Membership.Origin.REQUEST,
+                add_properties=True, keep_higher_level=True,
+            )
+            _email_access_granted(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
+        row.status = NewUserRequest.Status.APPROVED
+        row.decided_by = actor
+        row.decided_by_label = actor_label(actor)
+        row.decided_at = timezone.now()
+        row.decision_changes = {"user_created": result.user_created, "changes": result.changes,
+                                "properties_missing": missing}
+        row.save(update_fields=["status", "decided_by", "decided_by_label", "decided_at", "decision_changes"])
+        audit_record(actor=actor, action="new_user_request.approve", tenant=tenant, target=row.email,
+                     data={"request_id": row.pk, **row.decision_changes})
+        email_queue(
+            tenant=tenant, kind="new_user_request.approved", to=[row.requested_by_email],
+            template="new_user_request_approved",
+            context={"request": row, "access_level_label": level.label, "portal_url": tenant_sign_on_url(tenant=tenant)},
+            dedupe_key=f"new_user_request:{row.pk}:approved:requester",
+        )
+    return row
+
+
+def _email_access_granted(*, tenant: Tenant, membership: Membership, key: str | None) -> None:
+    """"You can now sign in", with the tenant's sign-on URL (call inside the tenant's schema)."""
+    user = membership.user
+    level = AccessLevel(membership.access_level)
+    properties = list(Property.objects.all()) if level_sees_all_properties(level) else list(membership.properties.all())
+    email_queue(
+        tenant=tenant, kind="member.access_granted", to=[user.email or user.username],
+        template="access_granted",
+        context={"first_name": user.first_name, "email": user.email or user.username,
+                 "access_level_label": level.label, "property_names": [p.name for p in properties],
+                 "all_properties": level_sees_all_properties(level),
+                 "sign_on_url": tenant_sign_on_url(tenant=tenant)},
+        dedupe_key=f"{key}:approved:user" if key else None,
+    )
+
+
+def new_user_request_reject(*, new_user_request: NewUserRequest | int, actor: Actor, reason: str) -> NewUserRequest:
+    """Reject with a reason the requester is told by e-mail; nobody's access changes."""
+    _staff_require(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ProvisioningError("Give a reason for the rejection; the requester is told it.", field="reason")
+    request_id = new_user_request if isinstance(new_user_request, int) else new_user_request.pk
+    with transaction.atomic():
+        row = _request_lock(request_id)
+        row.status = NewUserRequest.Status.REJECTED
+        row.decided_by = actor
+        row.decided_by_label = actor_label(actor)
+        row.decided_at = timezone.now()
+        row.rejection_reason = reason[:4000]
+        row.decision_changes = {}
+        row.save(update_fields=["status", "decided_by", "decided_by_label", "decided_at", "rejection_reason",
+                                "decision_changes"])
+        audit_record(actor=actor, action="new_user_request.reject", tenant=row.tenant, target=row.email,
+                     data={"request_id": row.pk, "reason": row.rejection_reason})
+        email_queue(
+            tenant=row.tenant, kind="new_user_request.rejected", to=[row.requested_by_email],
+            template="new_user_request_rejected",
+            context={"request": row, "access_level_label": AccessLevel(row.access_level).label
+                     if AccessLevel.parse(row.access_level) else row.access_level},
+            dedupe_key=f"new_user_request:{row.pk}:rejected:requester",
+        )
+    return row
+
+
+def new_user_requests_approve(*, request_ids: Iterable[int], actor: Actor) -> BulkDecision:
+    """Approve several requests, each in its own transaction: one that fails leaves the others."""
+    _staff_require(actor)
+    decided, skipped = [], {}
+    for request_id in request_ids:
+        try:
+            new_user_request_approve(new_user_request=request_id, actor=actor)
+            decided.append(request_id)
+        except ProvisioningError as exc:
+            skipped[request_id] = exc.message
+    return BulkDecision(decided=decided, skipped=skipped)
+
+
+def new_user_requests_reject(*, request_ids: Iterable[int], actor: Actor, reason: str) -> BulkDecision:
+    """Reject several requests with one reason, each in its own transaction."""
+    _staff_require(actor)
+    if not (reason or "").strip():
+        raise ProvisioningError("Give a reason for the rejection; the requester is told it.", field="reason")
+    decided, skipped = [], {}
+    for request_id in request_ids:
+        try:
+            new_user_request_reject(new_user_request=request_id, actor=actor, reason=reason)
+            decided.append(request_id)
+        except ProvisioningError as exc:
+            skipped[request_id] = exc.message
+    return BulkDecision(decided=decided, skipped=skipped)

@@ -31,25 +31,27 @@ class IdpNotConfigured(LookupError):
     """The tenant has no (enabled) identity provider."""
 
 
-def idp_metadata_document(idp: IdentityProvider) -> str:
+def idp_metadata_document(*, entity_id: str, sso_url: str, certificate_pems: list[str]) -> str:
     """A minimal IdP metadata document from the row: the values Portico trusts, nothing else.
 
     Uploaded documents carry WS-Federation roles, other tenants' keys in multi-tenant files, and
     encryption keys; pysaml2 only ever sees what the row says.
     """
-    entity = etree.Element(f"{{{MD}}}EntityDescriptor", nsmap={"md": MD, "ds": DS}, entityID=idp.entity_id)
+    entity = etree.Element(f"{{{MD}}}EntityDescriptor", nsmap={"md": MD, "ds": DS}, entityID=entity_id)
     role = etree.SubElement(entity, f"{{{MD}}}IDPSSODescriptor",
                             protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol")
-    for cert in idp.certificates.all():
+    for pem in certificate_pems:
         key = etree.SubElement(role, f"{{{MD}}}KeyDescriptor", use="signing")
         data = etree.SubElement(etree.SubElement(key, f"{{{DS}}}KeyInfo"), f"{{{DS}}}X509Data")
-        body = "".join(line for line in cert.pem.strip().splitlines() if "-----" not in line)
+        body = "".join(line for line in pem.strip().splitlines() if "-----" not in line)
         etree.SubElement(data, f"{{{DS}}}X509Certificate").text = body
-    etree.SubElement(role, f"{{{MD}}}SingleSignOnService", Binding=saml2.BINDING_HTTP_REDIRECT, Location=idp.sso_url)
+    etree.SubElement(role, f"{{{MD}}}SingleSignOnService", Binding=saml2.BINDING_HTTP_REDIRECT, Location=sso_url)
     return etree.tostring(entity, encoding="unicode")
 
 
-def sp_config_dict(*, idp: IdentityProvider, endpoints: SpEndpoints, tenant_name: str) -> dict:
+def sp_config_dict(*, entity_id: str, sso_url: str, certificate_pems: list[str], allow_idp_initiated: bool,
+                   endpoints: SpEndpoints, tenant_name: str) -> dict:
+    """pysaml2's SP configuration for one tenant host, from plain values (no database needed)."""
     return {
         "entityid": endpoints.entity_id,
         "xmlsec_binary": settings.SAML_XMLSEC_BINARY,
@@ -60,24 +62,27 @@ def sp_config_dict(*, idp: IdentityProvider, endpoints: SpEndpoints, tenant_name
             "sp": {
                 "name": f"Portico: {tenant_name}",
                 "endpoints": {"assertion_consumer_service": [(endpoints.acs_url, saml2.BINDING_HTTP_POST)]},
-                "allow_unsolicited": idp.allow_idp_initiated,
+                "allow_unsolicited": allow_idp_initiated,
                 "authn_requests_signed": False,
                 # Entra signs the assertion by default and the response only on request: require either.
                 "want_response_signed": False,
                 "want_assertions_signed": False,
                 "want_assertions_or_response_signed": True,
                 "name_id_format": NAMEID_FORMAT_EMAILADDRESS,
-                "idp": {idp.entity_id: {"single_sign_on_service": {saml2.BINDING_HTTP_REDIRECT: idp.sso_url}}},
+                "idp": {entity_id: {"single_sign_on_service": {saml2.BINDING_HTTP_REDIRECT: sso_url}}},
             }
         },
-        "metadata": {"inline": [idp_metadata_document(idp)]},
+        "metadata": {"inline": [idp_metadata_document(entity_id=entity_id, sso_url=sso_url,
+                                                      certificate_pems=certificate_pems)]},
     }
 
 
-def idp_for_tenant(tenant) -> IdentityProvider:
-    idp = (IdentityProvider.objects.filter(tenant=tenant, enabled=True)
-           .select_related("tenant").prefetch_related("certificates").first())
-    if idp is None:
+def idp_for_sign_in(tenant) -> IdentityProvider:
+    """The tenant's enabled IdP, or IdpNotConfigured."""
+    from sso.selectors import idp_for_tenant
+
+    idp = idp_for_tenant(tenant=tenant)
+    if idp is None or not idp.enabled:
         raise IdpNotConfigured(f"Tenant {getattr(tenant, 'slug', tenant)} has no identity provider configured.")
     return idp
 
@@ -90,7 +95,9 @@ def saml_config_for(*, idp: IdentityProvider, endpoints: SpEndpoints) -> SPConfi
             _cache.move_to_end(key)
             return conf
     conf = SPConfig()
-    conf.load(sp_config_dict(idp=idp, endpoints=endpoints, tenant_name=idp.tenant.name))
+    conf.load(sp_config_dict(
+        entity_id=idp.entity_id, sso_url=idp.sso_url, certificate_pems=[c.pem for c in idp.certificates.all()],
+        allow_idp_initiated=idp.allow_idp_initiated, endpoints=endpoints, tenant_name=idp.tenant.name))
     with _lock:
         _cache[key] = conf
         while len(_cache) > _CACHE_SIZE:
@@ -104,7 +111,7 @@ def saml_config_for_request(request: HttpRequest | None = None) -> SPConfig:
     # config for no tenant at all, so refuse loudly rather than guess.
     if request is None or getattr(request, "tenant", None) is None or request.tenant.schema_name == "public":
         raise ImproperlyConfigured("A SAML configuration exists only for a tenant host's request.")
-    idp = getattr(request, "portico_idp", None) or idp_for_tenant(request.tenant)
+    idp = getattr(request, "portico_idp", None) or idp_for_sign_in(request.tenant)
     return saml_config_for(idp=idp, endpoints=sp_endpoints_for_request(request))
 
 

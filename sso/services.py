@@ -22,6 +22,7 @@ from sso.metadata import (
     idp_metadata_parse,
 )
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
+from sso.sp import sp_endpoints
 from sso.types import CertificateInfo
 from tenants.errors import TenantError
 from tenants.models import Tenant
@@ -248,9 +249,44 @@ def sign_in_attempt_record(
     return attempt
 
 
-def certificates_expiring(*, idp: IdentityProvider, now: datetime | None = None) -> list[IdpCertificate]:
-    from datetime import timedelta
+def certificate_expiry_warn(*, certificate_id: int, now: datetime | None = None) -> bool:
+    """Queue the warning and stamp the certificate in one transaction: at most one e-mail per certificate,
+    however often or concurrently the task runs (the row lock, the stamp and the e-mail's dedupe key)."""
+    from provisioning.emails import email_queue
+    from provisioning.selectors import client_admin_emails
+    from sso.selectors import certificate_status
 
     now = now or timezone.now()
-    horizon = now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS)
-    return list(idp.certificates.filter(not_after__lte=horizon))
+    with transaction.atomic():
+        certificate = (
+            IdpCertificate.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("idp__tenant")
+            .filter(pk=certificate_id, expiry_warning_sent_at__isnull=True)
+            .first()
+        )
+        if certificate is None:
+            return False
+        idp = certificate.idp
+        tenant = idp.tenant
+        # Nobody to tell at the tenant yet: support staff get it instead, so it is not lost.
+        recipients = client_admin_emails(tenant=tenant) or list(settings.PORTICO_SUPPORT_EMAILS)
+        status = certificate_status(certificate=certificate, now=now)
+        host = tenant.primary_host
+        settings_url = f"{sp_endpoints(host=host).base_url}/sso/settings/" if host else ""
+        expired = status.state == "expired"
+        subject = (f"Single sign-on for {tenant.name} {'has stopped' if expired else 'stops'} working on "
+                   f"{certificate.not_after:%Y-%m-%d}: renew the signing certificate")
+        email_queue(
+            tenant=tenant, kind="sso.certificate_expiry", to=recipients, template="certificate_expiry",
+            context={
+                "subject": subject, "idp": idp, "certificate": certificate, "status": status, "expired": expired,
+                "days_left": max(status.days_left, 0), "settings_url": settings_url,
+                "refreshed_from_url": idp.source == IdentityProvider.Source.URL,
+            },
+            dedupe_key=f"sso.certificate_expiry:{certificate.pk}",
+        )
+        certificate.expiry_warning_sent_at = now
+        certificate.save(update_fields=["expiry_warning_sent_at"])
+    logger.info("certificate expiry warning queued for tenant %s, certificate %s (expires %s)",
+                tenant.slug, certificate.fingerprint_sha256[:23], certificate.not_after.date())
+    return True

@@ -1,11 +1,11 @@
 """Typed shapes shared across the SSO integration."""
 from __future__ import annotations
 
-# --- SAML response verification (sso/saml_guard.py) ---
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 
-from dataclasses import dataclass  # noqa: E402  (kept inside this section on purpose)
-from datetime import datetime  # noqa: E402
-from enum import StrEnum  # noqa: E402
+# --- SAML response verification (sso/saml_guard.py) ---
 
 
 class RejectCode(StrEnum):
@@ -57,10 +57,6 @@ class VerifiedResponse:
 
 
 # --- IdP metadata and certificates (sso/metadata.py) ---
-# Imports live here rather than at the top because the section above belongs to
-# another module's owner; duplicates are harmless.
-from dataclasses import dataclass  # noqa: E402
-from datetime import datetime, timedelta  # noqa: E402
 
 
 @dataclass(frozen=True)

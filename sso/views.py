@@ -22,7 +22,7 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 
 from provisioning.selectors import membership_state
 from sso.acs import AcsResult, acs_verify
-from sso.conf import IdpNotConfigured, idp_for_tenant, saml_config_for
+from sso.conf import IdpNotConfigured, idp_for_sign_in, saml_config_for
 from sso.diagnosis import decoded_for_display, user_message
 from sso.errors import SignInRejected
 from sso.models import SignInAttempt
@@ -65,7 +65,7 @@ class SsoLoginView(LoginView):
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         tenant = _tenant_or_404(request)
         try:
-            request.portico_idp = idp_for_tenant(tenant)
+            request.portico_idp = idp_for_sign_in(tenant)
         except IdpNotConfigured:
             return _not_configured(request)
         self.is_test = request.GET.get("test") == "1"
@@ -104,7 +104,7 @@ class AcsView(AssertionConsumerServiceView):
             return render(request, "sso/acs_bounce.html", {
                 "saml_response": saml_response, "relay_state": request.POST.get("RelayState", "")})
         try:
-            idp = idp_for_tenant(tenant)
+            idp = idp_for_sign_in(tenant)
         except IdpNotConfigured:
             return _not_configured(request)
         request.portico_idp = idp

@@ -98,11 +98,15 @@ class NewUserRequest(models.Model):
     requested_by_email = models.EmailField()
     requested_by_name = models.CharField(max_length=300, blank=True)
     requested_from_property = models.CharField(max_length=200, blank=True)
+    # The requester's user id in the tenant's schema (no FK can cross schemas).
+    requested_by_user_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Kept beside decided_by so the record still says who decided if that staff account goes.
+    decided_by_label = models.CharField(max_length=254, blank=True)
     rejection_reason = models.TextField(blank=True)
     decision_changes = models.JSONField(default=dict, blank=True, help_text="What approval changed")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -136,6 +140,9 @@ class OutboundEmail(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Callers that may decide the same thing twice (e.g. a daily certificate-expiry check) pass a
+    # key; a second e-mail with the same key is not written.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-created"]

@@ -145,14 +145,15 @@ def worker_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[subprocess.Popen]:
-    """A real Celery worker process on the real Redis broker, consuming this run's own queue."""
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_sink) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the real Redis broker, consuming this run's own queue; it
+    sends e-mail to the session's SMTP sink."""
     from django.conf import settings
 
     from portal.celery import app
 
     with django_db_blocker.unblock():
-        env = worker_env(**getattr(celery_worker, "extra_env", {}))
+        env = worker_env(EMAIL_URL=smtp_sink.url, **getattr(celery_worker, "extra_env", {}))
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -250,3 +251,56 @@ def sso_sign_in():
         return client.post(urlsplit(acs_url).path, fields)
 
     return sign_in
+
+
+# --- A real SMTP server for e-mails sent by the Celery worker ----------------------------------
+
+
+class SmtpSink:
+    """Collects every message an aiosmtpd server on 127.0.0.1 receives (handler and inbox)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.messages: list = []  # email.message.EmailMessage, with .envelope_to (list[str])
+        self.url = ""
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd handler hook
+        import email
+        from email import policy
+
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        message.envelope_to = [address.lower() for address in envelope.rcpt_tos]
+        with self._lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list:
+        with self._lock:
+            return [m for m in self.messages if address.lower() in m.envelope_to]
+
+    def wait_for(self, address: str, *, count: int = 1, timeout: float = 30) -> list:
+        """The messages to `address` once at least `count` have arrived (or whatever came in time)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.to(address)) < count:
+            time.sleep(0.1)
+        return self.to(address)
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on a free 127.0.0.1 port for the whole session (started before the worker)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    sink.url = f"smtp://127.0.0.1:{port}"
+    yield sink
+    controller.stop()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.test import Client
 
 from portal.celery import app as celery_app
 

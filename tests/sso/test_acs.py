@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.contrib.auth import get_user_model
 from django_tenants.utils import schema_context
-from lxml import etree
 
 from provisioning.models import AccessLevel, Membership
 from sso.models import IdentityProvider, SignInAttempt

@@ -264,7 +264,7 @@ def test_metadata_with_only_an_sp_role_is_refused() -> None:
 
 def test_metadata_without_any_sso_url_is_refused() -> None:
     document = idp_entity(
-        services=f'<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" '
+        services='<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" '
         'Location="https://idp.example.com/soap"/>'
     )
     assert_refused("no_sso_url", lambda: idp_metadata_parse(document, now=NOW))

@@ -1,0 +1,293 @@
+"""Support staff's Django admin (public host only): one New User request queue across all tenants,
+and the outbound e-mail log.
+
+The rows live in the public schema; approving one enters the request's tenant schema inside the
+service (provisioning.services.new_user_request_approve), never here.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_POST
+
+from provisioning.emails import emails_queue_again
+from provisioning.errors import ProvisioningError
+from provisioning.forms import RejectionForm
+from provisioning.models import AccessLevel
+from provisioning.services import (
+    new_user_request_approve,
+    new_user_request_reject,
+    new_user_requests_approve,
+    new_user_requests_reject,
+)
+from provisioning.types import BulkDecision
+from tenants.models import AuditEvent, NewUserRequest, OutboundEmail, Tenant
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("day", "Less than a day"), ("week", "1 to 7 days"), ("older", "More than 7 days")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        day, week = now - timedelta(days=1), now - timedelta(days=7)
+        if self.value() == "day":
+            return queryset.filter(created__gte=day)
+        if self.value() == "week":
+            return queryset.filter(created__lt=day, created__gte=week)
+        if self.value() == "older":
+            return queryset.filter(created__lt=week)
+        return queryset
+
+
+class TenantFilter(admin.SimpleListFilter):
+    """Every customer tenant, whether or not it has requests yet (the public site never has any)."""
+
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(t.pk), t.name) for t in Tenant.objects.exclude(schema_name="public").order_by("name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(tenant_id=self.value()) if self.value() else queryset
+
+
+def _level_label(value: str) -> str:
+    level = AccessLevel.parse(value or "")
+    return level.label if level else value
+
+
+def _report(request: HttpRequest, outcome: BulkDecision, verb: str) -> None:
+    if outcome.decided:
+        count = len(outcome.decided)
+        messages.success(request, f"{verb} {count} request{'s' if count != 1 else ''}.")
+    for request_id, why in outcome.skipped.items():
+        messages.warning(request, f"Request #{request_id} not {verb.lower()}: {why}")
+
+
+@admin.register(NewUserRequest)
+class NewUserRequestAdmin(admin.ModelAdmin):
+    list_display = ("email", "tenant_name", "access_level_display", "properties_display", "status_badge",
+                    "requested_by_email", "age")
+    list_display_links = ("email",)
+    list_filter = (TenantFilter, "status", AgeFilter)
+    search_fields = ("email",)
+    search_help_text = "Search by the e-mail address of the person asked for."
+    list_select_related = ("tenant",)
+    ordering = ("-created",)
+    actions = ("approve_selected", "reject_selected")
+    change_form_template = "provisioning/admin/newuserrequest_change_form.html"
+    fieldsets = (
+        ("Request", {"fields": ("tenant", "email", "first_name", "last_name", "access_level_display",
+                                "properties_display", "requested_by", "requested_from_property", "created")}),
+        ("Decision", {"fields": ("status_badge", "decided_by_display", "decided_at", "rejection_reason",
+                                 "decision_summary")}),
+        ("History", {"fields": ("audit_trail",)}),
+    )
+    readonly_fields = ("tenant", "email", "first_name", "last_name", "access_level_display", "properties_display",
+                       "requested_by", "requested_from_property", "created", "status_badge", "decided_by_display",
+                       "decided_at", "rejection_reason", "decision_summary", "audit_trail")
+
+    # -- columns and read-only fields ------------------------------------------------------
+
+    @admin.display(description="Tenant", ordering="tenant__name")
+    def tenant_name(self, obj: NewUserRequest) -> str:
+        return obj.tenant.name
+
+    @admin.display(description="Access level", ordering="access_level")
+    def access_level_display(self, obj: NewUserRequest) -> str:
+        return _level_label(obj.access_level)
+
+    @admin.display(description="Properties")
+    def properties_display(self, obj: NewUserRequest) -> str:
+        return ", ".join(p.get("name") or p.get("code", "?") for p in obj.properties) or "—"
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: NewUserRequest) -> str:
+        colours = {"pending": "#9a6700", "approved": "#1d7a46", "rejected": "#b42318"}
+        return format_html('<strong style="color:{}">{}</strong>', colours.get(obj.status, "inherit"),
+                           obj.get_status_display())
+
+    @admin.display(description="Age", ordering="created")
+    def age(self, obj: NewUserRequest) -> str:
+        return f"{timesince(obj.created)} ago"
+
+    @admin.display(description="Requested by")
+    def requested_by(self, obj: NewUserRequest) -> str:
+        name = obj.requested_by_name or ""
+        return f"{name} <{obj.requested_by_email}>" if name else obj.requested_by_email
+
+    @admin.display(description="Decided by")
+    def decided_by_display(self, obj: NewUserRequest) -> str:
+        return obj.decided_by_label or (str(obj.decided_by) if obj.decided_by_id else "—")
+
+    @admin.display(description="What the decision changed")
+    def decision_summary(self, obj: NewUserRequest) -> str:
+        if obj.status == NewUserRequest.Status.PENDING:
+            return "Not decided yet."
+        if obj.status == NewUserRequest.Status.REJECTED:
+            return "Nothing: the request was rejected."
+        data = obj.decision_changes or {}
+        rows = []
+        if data.get("user_created"):
+            rows.append(("User account", "created (the person had never signed in)"))
+        for name, (before, after) in (data.get("changes") or {}).items():
+            rows.append((name.replace("_", " ").capitalize(), f"{before or '—'} → {after or '—'}"))
+        if data.get("properties_missing"):
+            rows.append(("Not granted", "no longer exist: " + ", ".join(data["properties_missing"])))
+        if not rows:
+            return "Nothing: the person already had this access."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li><strong>{}</strong>: {}</li>", rows))
+
+    @admin.display(description="Audit trail")
+    def audit_trail(self, obj: NewUserRequest) -> str:
+        events = AuditEvent.objects.filter(tenant=obj.tenant, target__iexact=obj.email).order_by("created", "id")
+        rows = [(f"{e.created:%Y-%m-%d %H:%M:%S} UTC", e.actor, e.action) for e in events[:50]]
+        if not rows:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} · {} · <code>{}</code></li>", rows))
+
+    # -- permissions: requests are made on tenant hosts and only decided here ---------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: NewUserRequest | None = None) -> bool:
+        return False  # the queue is the record of who asked for what
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                         "show_save_and_add_another": False, "show_delete": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # -- single decisions from the change page ----------------------------------------------
+
+    def get_urls(self):
+        urls = super().get_urls()
+        own = [
+            path("<int:pk>/approve/", self.admin_site.admin_view(require_POST(self.approve_view)),
+                 name="tenants_newuserrequest_approve"),
+            path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
+                 name="tenants_newuserrequest_reject"),
+        ]
+        return own + urls
+
+    def _change_url(self, pk: int) -> str:
+        return reverse("admin:tenants_newuserrequest_change", args=[pk])
+
+    def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        row = get_object_or_404(NewUserRequest, pk=pk)
+        if not self.has_change_permission(request, row):
+            return HttpResponse(status=403)
+        try:
+            new_user_request_approve(new_user_request=row, actor=request.user)
+        except ProvisioningError as exc:
+            messages.error(request, f"Not approved: {exc.message}")
+        else:
+            messages.success(request, f"Approved: {row.email} can now sign in to {row.tenant.name}.")
+        return HttpResponseRedirect(self._change_url(pk))
+
+    def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        row = get_object_or_404(NewUserRequest, pk=pk)
+        if not self.has_change_permission(request, row):
+            return HttpResponse(status=403)
+        form = RejectionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                new_user_request_reject(new_user_request=row, actor=request.user, reason=form.cleaned_data["reason"])
+            except ProvisioningError as exc:
+                messages.error(request, f"Not rejected: {exc.message}")
+            else:
+                messages.success(request, f"Rejected the request for {row.email}; the requester is told why.")
+            return HttpResponseRedirect(self._change_url(pk))
+        return self._rejection_page(request, form=form, rows=[row], bulk=False)
+
+    def _rejection_page(self, request: HttpRequest, *, form: RejectionForm, rows: list, bulk: bool) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Reject New User requests" if bulk else f"Reject the request for {rows[0].email}",
+            "form": form,
+            "rows": rows,
+            "bulk": bulk,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "cancel_url": reverse("admin:tenants_newuserrequest_changelist") if bulk else self._change_url(rows[0].pk),
+        }
+        return TemplateResponse(request, "provisioning/admin/reject_requests.html", context)
+
+    # -- bulk actions ------------------------------------------------------------------------
+
+    @admin.action(description="Approve selected New User requests", permissions=["change"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> None:
+        ids = list(queryset.order_by("created").values_list("pk", flat=True))
+        _report(request, new_user_requests_approve(request_ids=ids, actor=request.user), "Approved")
+
+    @admin.action(description="Reject selected New User requests…", permissions=["change"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> HttpResponse | None:
+        form = RejectionForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            ids = list(queryset.order_by("created").values_list("pk", flat=True))
+            _report(request, new_user_requests_reject(request_ids=ids, actor=request.user,
+                                                      reason=form.cleaned_data["reason"]), "Rejected")
+            return None
+        return self._rejection_page(request, form=form, rows=list(queryset.select_related("tenant")), bulk=True)
+
+
+class SentFilter(admin.SimpleListFilter):
+    title = "sent"
+    parameter_name = "sent"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Sent"), ("no", "Not sent yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(sent_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(sent_at__isnull=True)
+        return queryset
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(admin.ModelAdmin):
+    """Read-only: what Portico sent (or still owes) whom."""
+
+    list_display = ("subject", "recipients", "kind", "tenant", "created", "sent_at", "attempts")
+    list_filter = ("kind", SentFilter, TenantFilter)
+    search_fields = ("subject", "to")
+    list_select_related = ("tenant",)
+    actions = ("queue_again",)
+    readonly_fields = ("tenant", "kind", "to", "subject", "body_text", "body_html", "created", "sent_at", "attempts",
+                       "last_error", "dedupe_key")
+
+    @admin.display(description="To")
+    def recipients(self, obj: OutboundEmail) -> str:
+        return ", ".join(obj.to)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: OutboundEmail | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: OutboundEmail | None = None) -> bool:
+        return False
+
+    @admin.action(description="Queue selected unsent e-mails again", permissions=["view"])
+    def queue_again(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
+        count = emails_queue_again(outbound_email_ids=list(queryset.values_list("pk", flat=True)))
+        messages.success(request, f"Queued {count} unsent e-mail{'s' if count != 1 else ''} again.")

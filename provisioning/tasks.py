@@ -1,0 +1,28 @@
+"""Celery tasks of the provisioning app."""
+from __future__ import annotations
+
+from portal.celery import app
+from provisioning.emails import RETRYABLE_SEND_ERRORS, emails_queue_lost, outbound_email_send
+
+
+@app.task(
+    name="provisioning.email_send",
+    autoretry_for=RETRYABLE_SEND_ERRORS,
+    retry_backoff=30,  # 30 s, 60 s, 120 s ... capped below
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=8,
+)
+def email_send(outbound_email_id: int) -> str:
+    """Send a tenants.OutboundEmail once.
+
+    The row lives in the public schema, so this task takes only its id and is always queued for
+    the public schema (see provisioning.emails); it is idempotent through the row's sent_at.
+    """
+    return outbound_email_send(outbound_email_id=outbound_email_id)
+
+
+@app.task(name="provisioning.email_sweep")
+def email_sweep() -> int:
+    """Beat, every few minutes: nothing owed is lost to a broker outage (see emails_queue_lost)."""
+    return emails_queue_lost()

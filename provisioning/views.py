@@ -1,0 +1,202 @@
+"""Tenant pages: portal home, Waiting Room, a property's Manage page (New User form), Team Members.
+
+Anonymous visitors are sent to settings.LOGIN_URL; WaitingRoomMiddleware keeps members who are
+not active out of everything but the Waiting Room, and each view checks the access level too.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from provisioning.errors import ProvisioningError
+from provisioning.forms import MemberAccessForm, NewUserForm, TeamMemberForm
+from provisioning.models import AccessLevel, Membership
+from provisioning.selectors import (
+    access_levels_grantable_by,
+    level_sees_all_properties,
+    member_can_manage_team,
+    member_can_request_users,
+    membership_of,
+    new_user_request_latest_for,
+    new_user_requests_from_property,
+    properties_visible_to,
+    property_manageable_by,
+    property_members,
+    team_member_get,
+    team_members,
+    waiting_room_count,
+)
+from provisioning.services import member_access_change, member_add, member_remove, new_user_request_create
+
+
+def _page(request: HttpRequest, template: str, context: dict, *, status: int = 200) -> HttpResponse:
+    membership = context.get("membership") or membership_of(user=request.user)
+    level = AccessLevel.parse(membership.access_level) if membership and membership.access_level else None
+    return render(request, template, {
+        "membership": membership,
+        "access_level": level,
+        "can_manage_team": member_can_manage_team(user=request.user),
+        **context,
+    }, status=status)
+
+
+def active_member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in, and let past the Waiting Room (the middleware redirects; this backs it up)."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        membership = membership_of(user=request.user)
+        if membership is None or membership.state != Membership.State.ACTIVE or not request.user.is_active:
+            return redirect("waiting_room")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_http_methods(["GET", "HEAD"])
+@active_member_required
+def home(request: HttpRequest) -> HttpResponse:
+    membership = membership_of(user=request.user)
+    properties = properties_visible_to(user=request.user)
+    return _page(request, "provisioning/home.html", {
+        "membership": membership,
+        "properties": properties,
+        "sees_all": level_sees_all_properties(membership.access_level),
+        "can_manage": member_can_request_users(user=request.user),
+        "waiting": waiting_room_count() if member_can_manage_team(user=request.user) else 0,
+    })
+
+
+@require_http_methods(["GET", "HEAD"])
+@login_required
+def waiting_room(request: HttpRequest) -> HttpResponse:
+    membership = membership_of(user=request.user)
+    if request.user.is_active and membership is not None and membership.state == Membership.State.ACTIVE:
+        return redirect("home")
+    disabled = not request.user.is_active or (membership is not None and membership.state == Membership.State.DISABLED)
+    return _page(request, "provisioning/waiting_room.html", {
+        "membership": membership,
+        "disabled": disabled,
+        "new_user_request": new_user_request_latest_for(tenant=request.tenant, email=request.user.email),
+    })
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@active_member_required
+def property_manage(request: HttpRequest, code: str) -> HttpResponse:
+    if not member_can_request_users(user=request.user):
+        raise PermissionDenied("Only Property Managers and Client Administrators manage properties.")
+    prop = property_manageable_by(user=request.user, code=code)
+    if prop is None:
+        raise Http404("No such property, or not yours to manage.")
+    form = NewUserForm(
+        request.POST or None,
+        levels=access_levels_grantable_by(user=request.user),
+        properties=properties_visible_to(user=request.user),
+        initial={"properties": [prop.pk]},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            row = new_user_request_create(
+                tenant=request.tenant, requester=request.user, from_property=prop, **form.cleaned_data,
+            )
+        except ProvisioningError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Your request for {row.email} was sent to Portico support. "
+                                      "You'll get an e-mail when it has been decided.")
+            return redirect("property_manage", code=prop.code)
+    return _page(request, "provisioning/manage.html", {
+        "property": prop,
+        "form": form,
+        "members": property_members(prop=prop),
+        "requests": new_user_requests_from_property(tenant=request.tenant, prop=prop)[:25],
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+def _team_admin_required(request: HttpRequest) -> None:
+    if not member_can_manage_team(user=request.user):
+        raise PermissionDenied("Only Client Administrators manage team members.")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@active_member_required
+def team(request: HttpRequest) -> HttpResponse:
+    _team_admin_required(request)
+    form = TeamMemberForm(
+        request.POST or None,
+        levels=access_levels_grantable_by(user=request.user),
+        properties=properties_visible_to(user=request.user),
+        auto_id="add_%s",
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = member_add(tenant=request.tenant, actor=request.user, notify=True, **form.cleaned_data)
+        except ProvisioningError as exc:
+            form.add_service_error(exc)
+        else:
+            email = result.membership.user.email
+            if result.changed:
+                messages.success(request, f"{email} can now sign in with single sign-on. We've e-mailed them.")
+            else:
+                messages.info(request, f"{email} already had exactly this access; nothing changed.")
+            return redirect("team")
+    return _page(request, "provisioning/team.html", {
+        "form": form,
+        "members": team_members(),
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@active_member_required
+def team_member(request: HttpRequest, membership_id: int) -> HttpResponse:
+    _team_admin_required(request)
+    member = team_member_get(membership_id=membership_id)
+    if member is None:
+        raise Http404("No such team member.")
+    form = MemberAccessForm(
+        request.POST or None,
+        levels=access_levels_grantable_by(user=request.user),
+        properties=properties_visible_to(user=request.user),
+        initial={"access_level": member.access_level, "properties": [p.pk for p in member.properties.all()]},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = member_access_change(tenant=request.tenant, membership=member, actor=request.user,
+                                          **form.cleaned_data)
+        except ProvisioningError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Access of {member.user.email} updated." if result.changed
+                             else f"{member.user.email} already had exactly this access; nothing changed.")
+            return redirect("team")
+    return _page(request, "provisioning/team_member.html", {"member": member, "form": form},
+                 status=400 if form.is_bound and form.errors else 200)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@active_member_required
+def team_member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    _team_admin_required(request)
+    member = team_member_get(membership_id=membership_id)
+    if member is None:
+        raise Http404("No such team member.")
+    error = ""
+    if request.method == "POST":
+        try:
+            member_remove(tenant=request.tenant, membership=member, actor=request.user)
+        except ProvisioningError as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"{member.user.email} no longer has access.")
+            return redirect("team")
+    return _page(request, "provisioning/team_member_remove.html", {"member": member, "error": error},
+                 status=400 if error else 200)

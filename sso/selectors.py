@@ -1,0 +1,215 @@
+"""Reads for the SSO pages, admin and tasks: a tenant's IdP, sign-in attempts, certificate health,
+and email-first discovery."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, Min, OuterRef, QuerySet
+from django.utils import timezone
+from lxml import etree
+
+from provisioning.models import AccessLevel, Membership
+from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
+from sso.sp import LOGIN_PATH, sp_endpoints
+from tenants.models import Tenant
+from tenants.selectors import tenant_for_email
+
+
+def idp_for_tenant(*, tenant: Tenant) -> IdentityProvider | None:
+    return (
+        IdentityProvider.objects.filter(tenant=tenant).select_related("tenant").prefetch_related("certificates").first()
+    )
+
+
+def sign_in_attempts_recent(*, tenant: Tenant, limit: int = 20) -> list[SignInAttempt]:
+    # The decoded XML can be large; the list never shows it.
+    return list(SignInAttempt.objects.filter(tenant=tenant).defer("response_xml").order_by("-created")[:limit])
+
+
+def attempt_for_tenant(*, tenant: Tenant, reference: str) -> SignInAttempt | None:
+    """One of this tenant's attempts; another tenant's reference is simply not found."""
+    return SignInAttempt.objects.filter(tenant=tenant, reference=(reference or "").strip().upper()).first()
+
+
+def can_manage_sso(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """A tenant user who may see and change the tenant's SSO settings: an active Client Administrator.
+
+    Support (ranked above Client Administrator) may too. Call it in the tenant's schema.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    membership = Membership.objects.filter(user=user).values("state", "access_level").first()
+    if membership is None or membership["state"] != Membership.State.ACTIVE:
+        return False
+    return AccessLevel.rank(membership["access_level"]) >= AccessLevel.rank(AccessLevel.CLIENT_ADMINISTRATOR)
+
+
+# --- Certificates ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateStatus:
+    certificate: IdpCertificate
+    state: str  # "expired", "not_yet_valid", "expiring", "ok"
+    days_left: int  # whole days until not_after (negative once expired)
+
+    @property
+    def badge(self) -> str:
+        return {"expired": "bad", "expiring": "warn", "not_yet_valid": "warn"}.get(self.state, "ok")
+
+    @property
+    def label(self) -> str:
+        if self.state == "expired":
+            return "Expired"
+        if self.state == "not_yet_valid":
+            return f"Valid from {self.certificate.not_before:%Y-%m-%d}"
+        if self.days_left == 0:
+            return "Expires today"
+        if self.state == "expiring":
+            return f"Expires in {self.days_left} day{'' if self.days_left == 1 else 's'}"
+        return f"Valid for {self.days_left} days"
+
+
+def certificate_status(*, certificate: IdpCertificate, now: datetime | None = None) -> CertificateStatus:
+    now = now or timezone.now()
+    days_left = (certificate.not_after - now) // timedelta(days=1)
+    if certificate.not_after <= now:
+        state = "expired"
+    elif certificate.not_before > now:
+        state = "not_yet_valid"
+    elif certificate.not_after <= now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS):
+        state = "expiring"
+    else:
+        state = "ok"
+    return CertificateStatus(certificate=certificate, state=state, days_left=days_left)
+
+
+def certificate_statuses(*, idp: IdentityProvider, now: datetime | None = None) -> list[CertificateStatus]:
+    return [certificate_status(certificate=cert, now=now) for cert in idp.certificates.all()]
+
+
+def certificate_warning(*, idp: IdentityProvider, now: datetime | None = None) -> str:
+    """One sentence for the top of the settings page, or "" when every certificate is comfortably valid.
+
+    Only worth shouting about when no certificate outlives the warning horizon: during a rotation the
+    old one expiring while the new one is in place is the plan, not a problem.
+    """
+    statuses = certificate_statuses(idp=idp, now=now)
+    if not statuses or any(s.state == "ok" for s in statuses):
+        return ""
+    usable = [s for s in statuses if s.state == "expiring"]
+    if usable:
+        soonest = min(usable, key=lambda s: s.certificate.not_after)
+        return (
+            f"Your identity provider's signing certificate expires on {soonest.certificate.not_after:%Y-%m-%d}. "
+            "Create a new certificate in your identity provider, then upload its new metadata (or paste the "
+            "new certificate) here before that date, or sign-in will stop working."
+        )
+    if any(s.state == "expired" for s in statuses):
+        return ("Every signing certificate Portico has for your identity provider has expired: sign-in will fail "
+                "until you upload current metadata or paste the current certificate.")
+    return ""
+
+
+def certificates_to_warn(*, now: datetime | None = None) -> QuerySet[IdpCertificate]:
+    """Certificates inside the warning horizon whose tenant has not been told yet.
+
+    A certificate whose IdP already has a successor that outlives the horizon is left alone: that is a
+    rotation going to plan. Should the successor be removed again, the warning still goes out.
+    """
+    now = now or timezone.now()
+    horizon = now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS)
+    successor = IdpCertificate.objects.filter(idp=OuterRef("idp"), not_after__gt=horizon)
+    return (
+        IdpCertificate.objects.filter(expiry_warning_sent_at__isnull=True, not_after__lte=horizon, idp__enabled=True)
+        .exclude(Exists(successor))
+        .select_related("idp__tenant")
+        .order_by("not_after")
+    )
+
+
+def idp_soonest_certificate_expiry(*, idp: IdentityProvider) -> datetime | None:
+    return idp.certificates.aggregate(soonest=Min("not_after"))["soonest"]
+
+
+def idps_to_refresh() -> QuerySet[IdentityProvider]:
+    return IdentityProvider.objects.filter(source=IdentityProvider.Source.URL, enabled=True).exclude(metadata_url="")
+
+
+# --- Diagnostics ----------------------------------------------------------------------------------
+
+
+def response_xml_readable(xml: str) -> str:
+    """The stored SAML response indented for reading, or unchanged when it is not safe to parse.
+
+    Comments are kept: a comment inside a NameID is exactly what an admin may need to see.
+    """
+    if not xml or "<!" in xml.replace("<!--", ""):  # DOCTYPE, ENTITY, CDATA: show as received
+        return xml
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             remove_blank_text=True)
+    try:
+        root = etree.fromstring(xml.encode("utf-8"), parser=parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return xml
+    return etree.tostring(root, encoding="unicode", pretty_print=True)
+
+
+# --- Email-first discovery ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What the sign-in page should offer for an email address.
+
+    outcome: "sso" (show the button), "not_configured" (the tenant has no working IdP yet),
+    "unknown" (no tenant signs in this domain), "other_tenant" (a tenant host, another tenant's domain),
+    "suspended".
+    """
+
+    outcome: str
+    domain: str
+    tenant: Tenant | None = None
+    idp: IdentityProvider | None = None
+    login_url: str = ""
+
+    @property
+    def button_label(self) -> str:
+        return f"Log In with {self.idp.display_name}" if self.idp else ""
+
+
+def email_domain_of(email: str) -> str:
+    return (email or "").strip().rsplit("@", 1)[-1].lower().rstrip(".")
+
+
+def sso_discovery(
+    *, email: str, next_path: str, current_tenant: Tenant | None = None, current_host: str | None = None,
+    scheme: str | None = None,
+) -> Discovery:
+    """Which tenant signs in `email`, and where its SP-initiated sign-in starts.
+
+    On a tenant host (`current_tenant`) only that tenant's domains count and the button stays on the
+    host the user is on (its session cookie lives there); from the central host the button goes to
+    the tenant's primary host. `next_path` must already be sanitised.
+    """
+    domain = email_domain_of(email)
+    tenant = tenant_for_email(email=email)
+    if tenant is None or tenant.is_public:
+        return Discovery(outcome="unknown", domain=domain)
+    if current_tenant is not None and tenant.pk != current_tenant.pk:
+        return Discovery(outcome="other_tenant", domain=domain)
+    if tenant.status != Tenant.Status.ACTIVE:
+        return Discovery(outcome="suspended", domain=domain, tenant=tenant)
+    idp = IdentityProvider.objects.filter(tenant=tenant, enabled=True).first()
+    if idp is None or not idp.certificates.exists():
+        return Discovery(outcome="not_configured", domain=domain, tenant=tenant)
+    host = current_host if current_tenant is not None and current_host else tenant.primary_host
+    if not host:
+        return Discovery(outcome="not_configured", domain=domain, tenant=tenant)
+    base = sp_endpoints(host=host, scheme=scheme).base_url
+    login_url = f"{base}{LOGIN_PATH}?{urlencode({'next': next_path})}"
+    return Discovery(outcome="sso", domain=domain, tenant=tenant, idp=idp, login_url=login_url)

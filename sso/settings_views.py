@@ -1,0 +1,214 @@
+"""The SSO settings page of a tenant's Client Administrator, and the sign-in attempt detail page."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from sso.errors import SsoConfigError
+from sso.forms import EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
+from sso.selectors import (
+    attempt_for_tenant,
+    can_manage_sso,
+    certificate_statuses,
+    certificate_warning,
+    idp_for_tenant,
+    response_xml_readable,
+    sign_in_attempts_recent,
+)
+from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual, idp_options_update
+from sso.sp import sp_endpoints, sp_endpoints_for_request
+from tenants.errors import TenantError
+from tenants.models import Tenant
+from tenants.services import tenant_email_domain_remove, tenant_email_domains_add
+
+SETTINGS_PATH = "/sso/settings/"
+# The ACS (sso/views.py) recognises a test sign-in by test=1 and shows its own result page.
+TEST_SIGN_IN_URL = f"/sso/login/?test=1&next={SETTINGS_PATH}"
+
+
+def client_administrator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Tenant hosts only; anonymous users go to sign-in, other access levels get the 403 page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        tenant = getattr(request, "tenant", None)
+        if tenant is None or tenant.is_public:
+            raise Http404
+        if not request.user.is_authenticated:
+            return redirect(f"/login/?{urlencode({'next': request.get_full_path()})}")
+        if not can_manage_sso(request.user):
+            raise PermissionDenied("Only a Client Administrator can manage single sign-on.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _request_too_large(request: HttpRequest) -> bool:
+    # Django's own cap leaves file parts out; check the whole body before anything reads it.
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    return length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@client_administrator_required
+def sso_settings(request: HttpRequest) -> HttpResponse:
+    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+    idp = idp_for_tenant(tenant=tenant)
+    bound: dict[str, forms.Form] = {}
+    page_error = ""
+    status = 200
+    if request.method == "POST":
+        if _request_too_large(request):
+            page_error = (f"That upload is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)} MB, "
+                          "the most Portico accepts. Nothing was changed.")
+            status = 413
+        else:
+            action = request.POST.get("action", "")
+            handler = _ACTIONS.get(action)
+            if handler is None:
+                return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+            outcome = handler(request, tenant, idp)
+            if isinstance(outcome, HttpResponse):
+                return outcome
+            bound[action] = outcome
+    return render(request, "sso/settings.html", _page_context(request, tenant, idp, bound, page_error), status=status)
+
+
+def _done(request: HttpRequest, message: str, anchor: str) -> HttpResponse:
+    messages.success(request, message)
+    return redirect(f"{SETTINGS_PATH}#{anchor}")
+
+
+def _configure(
+    request: HttpRequest, form: forms.Form, call: Callable[[], object], what: str
+) -> HttpResponse | forms.Form:
+    if not form.is_valid():
+        return form
+    try:
+        idp = call()
+    except SsoConfigError as exc:
+        form.add_config_error(exc)  # type: ignore[attr-defined]
+        return form
+    count = idp.certificates.count()  # type: ignore[attr-defined]
+    return _done(request, f"Saved: Portico now trusts {idp.entity_id} ({what}, {count} signing "  # type: ignore[attr-defined]
+                          f"certificate{'' if count == 1 else 's'}). Run a test sign-in to check it.", "idp")
+
+
+def _action_upload(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+    form = MetadataUploadForm(request.POST, request.FILES, prefix="upload")
+    return _configure(request, form, lambda: idp_configure_from_metadata(
+        tenant=tenant, document=form.cleaned_data["metadata_file"], actor=request.user), "from the uploaded metadata")
+
+
+def _action_url(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+    form = MetadataUrlForm(request.POST, prefix="url")
+    return _configure(request, form, lambda: idp_configure_from_url(
+        tenant=tenant, url=form.cleaned_data["metadata_url"], actor=request.user), "from the metadata URL")
+
+
+def _action_manual(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+    form = ManualForm(request.POST, request.FILES, prefix="manual")
+    return _configure(request, form, lambda: idp_configure_manual(
+        tenant=tenant, sso_url=form.cleaned_data["sso_url"], entity_id=form.cleaned_data["entity_id"],
+        certificates=form.cleaned_data["certificates"], actor=request.user), "entered by hand")
+
+
+def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+    form = EmailDomainForm(request.POST, prefix="domain")
+    if not form.is_valid():
+        return form
+    try:
+        added = tenant_email_domains_add(tenant=tenant, domains=[form.cleaned_data["domain"]], actor=request.user)
+    except TenantError as exc:
+        form.add_error("domain", str(exc))
+        return form
+    if not added:
+        domain = form.cleaned_data["domain"].strip().lower()
+        return _done(request, f"{domain} was already one of your domains.", "domains")
+    return _done(request, f"Added {added[0].domain}: its users now sign in through your identity provider.", "domains")
+
+
+def _action_domain_remove(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+    domain = (request.POST.get("domain") or "").strip().lower()[:253]
+    if not domain or not tenant.email_domains.filter(domain__iexact=domain).exists():
+        messages.warning(request, f"{domain or 'That domain'} is not one of your email domains.")
+        return redirect(f"{SETTINGS_PATH}#domains")
+    tenant_email_domain_remove(tenant=tenant, domain=domain, actor=request.user)
+    return _done(request, f"Removed {domain}: its users no longer see your sign-in button.", "domains")
+
+
+def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+    form = OptionsForm(request.POST, prefix="options")
+    if idp is None:
+        form.add_error(None, "Connect your identity provider first.")
+        return form
+    if not form.is_valid():
+        return form
+    idp_options_update(idp=idp, actor=request.user, **form.options())  # type: ignore[arg-type]
+    return _done(request, "Options saved.", "options")
+
+
+_ACTIONS: dict[str, Callable[[HttpRequest, Tenant, object], HttpResponse | forms.Form]] = {
+    "upload": _action_upload, "url": _action_url, "manual": _action_manual,
+    "domain_add": _action_domain_add, "domain_remove": _action_domain_remove, "options": _action_options,
+}
+
+
+def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict[str, forms.Form],
+                  page_error: str) -> dict[str, object]:
+    endpoints = sp_endpoints_for_request(request)
+    current_host = endpoints.host.split(":")[0].lower()
+    other_hosts = [
+        sp_endpoints(host=host, scheme="https" if request.is_secure() else None)
+        for host in tenant.domains.order_by("-is_primary", "domain").values_list("domain", flat=True)
+        if host != current_host
+    ]
+    options_form = bound.get("options") or (OptionsForm(initial=OptionsForm.initial_for(idp), prefix="options")
+                                            if idp is not None else None)
+    # Which configuration tab to open: the one just submitted, else the IdP's current source.
+    open_tab = next((name for name in ("upload", "url", "manual") if name in bound),
+                    getattr(idp, "source", "upload") or "upload")
+    return {
+        "tenant": tenant, "idp": idp, "sp": endpoints, "other_hosts": other_hosts,
+        "certificates": certificate_statuses(idp=idp) if idp is not None else [],
+        "certificate_warning": certificate_warning(idp=idp) if idp is not None else "",
+        "email_domains": list(tenant.email_domains.order_by("domain").values_list("domain", flat=True)),
+        "attempts": sign_in_attempts_recent(tenant=tenant),
+        "upload_form": bound.get("upload") or MetadataUploadForm(prefix="upload"),
+        "url_form": bound.get("url") or MetadataUrlForm(
+            prefix="url", initial={"metadata_url": getattr(idp, "metadata_url", "")}),
+        "manual_form": bound.get("manual") or ManualForm(prefix="manual", initial=(
+            {"sso_url": idp.sso_url, "entity_id": idp.entity_id} if idp is not None else {})),  # type: ignore[attr-defined]
+        "domain_form": bound.get("domain_add") or EmailDomainForm(prefix="domain"),
+        "options_form": options_form,
+        "open_tab": open_tab,
+        "page_error": page_error,
+        "test_sign_in_url": TEST_SIGN_IN_URL,
+        "warning_days": settings.PORTICO_CERT_EXPIRY_WARNING_DAYS,
+    }
+
+
+@never_cache
+@require_GET
+@client_administrator_required
+def sign_in_attempt_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    attempt = attempt_for_tenant(tenant=request.tenant, reference=reference)  # type: ignore[attr-defined]
+    if attempt is None:
+        raise Http404
+    return render(request, "sso/attempt_detail.html", {
+        "attempt": attempt, "response_xml": response_xml_readable(attempt.response_xml),
+    })

@@ -1,0 +1,53 @@
+"""The SP metadata document a customer admin can upload to their IdP instead of typing the URLs.
+
+Built with lxml from the same SpEndpoints the settings page shows, so the two never disagree.
+Served by /sso/metadata/ (sso/views.py) and printed by `manage.py sso_sp_metadata`.
+"""
+from __future__ import annotations
+
+from lxml import etree
+
+from sso.sp import SpEndpoints
+
+MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
+SAML2_PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
+BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _md(tag: str) -> str:
+    return f"{{{MD_NS}}}{tag}"
+
+
+def sp_metadata_xml(*, endpoints: SpEndpoints, organisation_name: str) -> str:
+    """An md:EntityDescriptor for one host of a tenant: entity ID, ACS (HTTP-POST) and NameID format.
+
+    Portico signs no AuthnRequests (Entra does not require it) and insists on signed assertions.
+    """
+    entity = etree.Element(_md("EntityDescriptor"), {"entityID": endpoints.entity_id}, nsmap={"md": MD_NS})
+    sp = etree.SubElement(
+        entity,
+        _md("SPSSODescriptor"),
+        {
+            "protocolSupportEnumeration": SAML2_PROTOCOL,
+            "AuthnRequestsSigned": "false",
+            "WantAssertionsSigned": "true",
+        },
+    )
+    # Schema order inside SPSSODescriptor: NameIDFormat before AssertionConsumerService.
+    etree.SubElement(sp, _md("NameIDFormat")).text = NAMEID_EMAIL
+    etree.SubElement(
+        sp,
+        _md("AssertionConsumerService"),
+        {"Binding": BINDING_POST, "Location": endpoints.acs_url, "index": "0", "isDefault": "true"},
+    )
+    name = (organisation_name or "").strip()
+    if name:
+        organisation = etree.SubElement(entity, _md("Organization"))
+        for tag, text in (("OrganizationName", name), ("OrganizationDisplayName", name),
+                          ("OrganizationURL", f"{endpoints.base_url}/")):
+            etree.SubElement(organisation, _md(tag), {XML_LANG: "en"}).text = text
+    body = etree.tostring(entity, encoding="unicode", pretty_print=True)
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}'
+

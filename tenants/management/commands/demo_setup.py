@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django_tenants.utils import schema_context
+
+from provisioning.models import Property
+from provisioning.services import property_create
+from sso.services import idp_configure_from_metadata
+from tenants.selectors import tenant_get
+from tenants.services import tenant_create
+
+DEMO_SLUG = "demo"
+SUPPORT_USER, SUPPORT_PASSWORD = "support", "portico-demo"
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo tenant wired to the local test IdP. Development only."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--idp-metadata", required=True, help="the test IdP's metadata XML file")
+
+    def handle(self, *args, idp_metadata: str, **options) -> None:
+        if not settings.DEBUG:
+            raise CommandError("demo_setup creates a known support password; it runs only with DEBUG=true.")
+        tenant = tenant_get(slug=DEMO_SLUG) or tenant_create(
+            slug=DEMO_SLUG, name="Demo Property Management", hosts=[f"{DEMO_SLUG}.{settings.PORTICO_BASE_DOMAIN}"],
+            email_domains=["demo.example"], actor="demo_setup",
+        )
+        with schema_context(tenant.schema_name):
+            for name, code in (("Harbour View", "harbour-view"), ("Elm Court", "elm-court")):
+                if not Property.objects.filter(code=code).exists():
+                    property_create(name=name, code=code, actor="demo_setup")
+        # The test IdP's key is kept in .devdata, so re-running keeps the same trust.
+        idp_configure_from_metadata(tenant=tenant, document=Path(idp_metadata).read_bytes(),
+                                    allow_idp_initiated=True, actor="demo_setup")
+        for email, first, last, level in (("pm@demo.example", "Pat", "Manager", "property-manager"),
+                                          ("admin@demo.example", "Alex", "Admin", "client-administrator")):
+            call_command("member_add", DEMO_SLUG, "--email", email, "--first-name", first, "--last-name", last,
+                         "--access-level", level, "--property", "harbour-view", "--property", "elm-court",
+                         stdout=self.stdout)
+        User = get_user_model()
+        support = User.objects.filter(username=SUPPORT_USER).first() or User(username=SUPPORT_USER)
+        support.email, support.is_staff, support.is_superuser = "support@portico.localhost", True, True
+        support.set_password(SUPPORT_PASSWORD)
+        support.save()
+        self.stdout.write(self.style.SUCCESS(
+            "Demo ready: tenant 'demo' (demo.example) signs in through the local test IdP; "
+            "pm@demo.example is a Property Manager, admin@demo.example a Client Administrator."))

@@ -1,0 +1,36 @@
+"""Production differs only by environment, and then passes Django's deployment checks."""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "PORTICO_TESTING", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env={**base, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_production_settings_pass_check_deploy():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="false",
+                     SECRET_KEY=secrets.token_urlsafe(50), PORTICO_BASE_URL="https://portal.example.com",
+                     PORTICO_BASE_DOMAIN="portal.example.com", PORTICO_TESTING="false")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = _manage("check", DEBUG="false", PORTICO_TESTING="false")
+    assert result.returncode != 0
+    assert "Set SECRET_KEY" in result.stderr
+
+
+def test_behind_a_tls_proxy_the_sp_values_use_https(acme_client, settings):
+    settings.PORTICO_BASE_URL, settings.PORTICO_URL_SCHEME, settings.PORTICO_URL_PORT = "https://portal.example.com", "https", None
+    xml = acme_client.get("/sso/metadata/", HTTP_X_FORWARDED_PROTO="https").content.decode()
+    assert 'entityID="https://acme.localhost/sso/metadata/"' in xml
+    assert 'Location="https://acme.localhost/sso/acs/"' in xml

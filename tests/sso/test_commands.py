@@ -1,0 +1,214 @@
+"""`manage.py sso_configure`: the three ways to connect an IdP, the values printed for Entra, and refusals."""
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from sso.models import IdentityProvider, IdpCertificate
+from sso.sp import sp_endpoints
+from sso.testidp.idp import TestIdP
+from sso.testidp.keys import generate_keypair
+from tenants.models import EmailDomain
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(os.environ.get("PORTICO_SHARED_DIR") or REPO.parent / "shared") / "fixtures"
+NOW = datetime.now(UTC)
+ENTRA_LOGIN = "https://login.microsoftonline.com/0b1c/saml2"
+ENTRA_ID = "https://sts.windows.net/0b1c/"
+
+
+def state(tenant) -> tuple:
+    idp = list(IdentityProvider.objects.filter(tenant=tenant).values())
+    certificates = sorted(IdpCertificate.objects.filter(idp__tenant=tenant).values_list("fingerprint_sha256", "pem"))
+    return idp, certificates, sorted(EmailDomain.objects.values_list("domain", "tenant_id"))
+
+
+@contextmanager
+def metadata_server(routes: dict[str, tuple[int, bytes]]) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            status, body = routes.get(self.path, (404, b"not found"))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def write(tmp_path: Path, name: str, data: str | bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return str(path)
+
+
+@pytest.fixture
+def test_idp() -> TestIdP:
+    return TestIdP("http://idp.test")
+
+
+# --- the three ways -----------------------------------------------------------------------------------------
+
+
+def test_metadata_file_configures_and_prints_the_values_for_entra_for_every_host(acme, test_idp, tmp_path, capsys):
+    path = write(tmp_path, "fm.xml", test_idp.metadata_xml())
+    call_command("sso_configure", "acme", "--metadata-file", path, "--allow-idp-initiated",
+                 "--email-domain", "acme-group.example", "--email-domain", "acme.example")
+    idp = IdentityProvider.objects.get(tenant=acme)
+    assert idp.entity_id == test_idp.entity_id and idp.source == IdentityProvider.Source.UPLOAD
+    assert idp.allow_idp_initiated is True
+    assert set(EmailDomain.objects.filter(tenant=acme).values_list("domain", flat=True)) == {
+        "acme.example", "acme-group.example"}
+    out = capsys.readouterr().out
+    assert "Configured single sign-on for acme" in out and test_idp.entity_id in out
+    for host in ("acme.localhost", "acme-staging.localhost"):
+        sp = sp_endpoints(host=host)
+        assert f"Identifier (Entity ID): {sp.entity_id}" in out
+        assert f"Reply URL (ACS):        {sp.acs_url}" in out
+        assert f"Sign on URL:            {sp.sign_on_url}" in out
+
+
+@pytest.mark.parametrize(("name", "count"), [("entra-federationmetadata-common.xml", 4),
+                                             ("adfs-federationmetadata.xml", 1)])
+def test_real_entra_and_adfs_documents_import_unchanged_through_the_command(acme, name, count, capsys):
+    call_command("sso_configure", "acme", "--metadata-file", str(FIXTURES / name))
+    assert IdentityProvider.objects.get(tenant=acme).certificates.count() == count
+    assert capsys.readouterr().out.count("SHA-256 ") == count
+
+
+def test_metadata_url_configures_a_refreshed_idp(acme, test_idp, settings, capsys):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = True
+    with metadata_server({"/fm.xml": (200, test_idp.metadata_xml().encode())}) as base:
+        call_command("sso_configure", "acme", "--metadata-url", f"{base}/fm.xml", "--display-name", "Contoso")
+    idp = IdentityProvider.objects.get(tenant=acme)
+    assert idp.source == IdentityProvider.Source.URL and idp.metadata_url == f"{base}/fm.xml"
+    assert idp.display_name == "Contoso"
+    assert "Log In with Contoso" in capsys.readouterr().out
+
+
+def test_manual_entry_with_base64_and_raw_certificate_files(acme, tmp_path):
+    current, upcoming = generate_keypair("Current"), generate_keypair("Upcoming")
+    base64_file = write(tmp_path, "Portico.cer", current.cert_base64)
+    raw_file = write(tmp_path, "Portico-raw.cer", base64.b64decode(upcoming.cert_base64))
+    call_command("sso_configure", "acme", "--sso-url", ENTRA_LOGIN, "--idp-entity-id", ENTRA_ID,
+                 "--certificate-file", base64_file, "--certificate-file", raw_file, "--disallow-idp-initiated")
+    idp = IdentityProvider.objects.get(tenant=acme)
+    assert (idp.source, idp.sso_url, idp.entity_id, idp.display_name) == (
+        IdentityProvider.Source.MANUAL, ENTRA_LOGIN, ENTRA_ID, "Microsoft")
+    assert idp.allow_idp_initiated is False
+    assert idp.certificates.count() == 2
+
+
+# --- refusals change nothing --------------------------------------------------------------------------------
+
+
+def _refused(tenant, *args: str, match: str) -> None:
+    before = state(tenant)
+    with pytest.raises(CommandError, match=match):
+        call_command("sso_configure", *args)
+    assert state(tenant) == before
+
+
+def test_unknown_tenant_is_refused(db):
+    with pytest.raises(CommandError, match="No tenant 'nobody'"):
+        call_command("sso_configure", "nobody", "--metadata-url", "https://x.example/fm.xml")
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["--metadata-file", "a.xml", "--metadata-url", "https://x.example/fm.xml"],
+    ["--metadata-url", "https://x.example/fm.xml", "--sso-url", ENTRA_LOGIN],
+], ids=["none", "file-and-url", "url-and-manual"])
+def test_exactly_one_way_must_be_given(acme, args):
+    _refused(acme, "acme", *args, match="Give exactly one of --metadata-file, --metadata-url or --sso-url")
+
+
+def test_manual_entry_needs_the_entity_id_and_a_certificate(acme, tmp_path):
+    _refused(acme, "acme", "--sso-url", ENTRA_LOGIN, "--idp-entity-id", ENTRA_ID,
+             match="--sso-url needs --idp-entity-id and at least one --certificate-file")
+    _refused(acme, "acme", "--metadata-url", "https://x.example/fm.xml", "--idp-entity-id", ENTRA_ID,
+             match="go with --sso-url only")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ("<html>Sign in</html>", "metadata: This file is not SAML metadata"),
+    ('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+     "metadata: The metadata contains a DOCTYPE declaration, which Portico refuses for security reasons"),
+], ids=["not-metadata", "doctype"])
+def test_invalid_metadata_file_is_refused_with_the_reason(acme, tmp_path, data, message):
+    _refused(acme, "acme", "--metadata-file", write(tmp_path, "fm.xml", data), "--email-domain", "new.example",
+             match=f"{message}.*Nothing was changed")
+
+
+def test_a_missing_metadata_file_is_refused(acme, tmp_path):
+    _refused(acme, "acme", "--metadata-file", str(tmp_path / "nope.xml"), match="cannot read the metadata file")
+
+
+@pytest.mark.parametrize(("certificate", "message"), [
+    ("garbage garbage", "The certificate is not a valid X.509 certificate"),
+    ("PRIVATE_KEY", "This is a private key, not a certificate"),
+    ("EXPIRED", "The certificate expired on"),
+], ids=["garbage", "private-key", "expired"])
+def test_a_bad_certificate_file_is_refused_with_the_reason(acme, tmp_path, certificate, message):
+    if certificate == "PRIVATE_KEY":
+        certificate = generate_keypair().key_pem
+    elif certificate == "EXPIRED":
+        certificate = generate_keypair(valid_from=NOW - timedelta(days=90),
+                                       valid_until=NOW - timedelta(days=3)).cert_pem
+    _refused(acme, "acme", "--sso-url", ENTRA_LOGIN, "--idp-entity-id", ENTRA_ID,
+             "--certificate-file", write(tmp_path, "cert.cer", certificate), match=message)
+
+
+def test_a_metadata_url_that_does_not_answer_is_refused(acme, settings):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = True
+    with metadata_server({}) as base:
+        _refused(acme, "acme", "--metadata-url", f"{base}/fm.xml",
+                 match="--metadata-url: The metadata URL answered HTTP 404")
+
+
+def test_a_loopback_metadata_url_is_refused(acme, settings):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = False
+    _refused(acme, "acme", "--metadata-url", "https://127.0.0.1:9/fm.xml", match="private or loopback address")
+
+
+def test_an_email_domain_of_another_tenant_is_refused(acme, globex, test_idp, tmp_path):
+    _refused(acme, "acme", "--metadata-file", write(tmp_path, "fm.xml", test_idp.metadata_xml()),
+             "--email-domain", "acme-new.example", "--email-domain", "globex.example",
+             match="--email-domain: Email domain globex.example already signs in through tenant globex")
+
+
+def test_a_bad_display_name_is_refused_before_anything_is_saved(acme, test_idp, tmp_path):
+    _refused(acme, "acme", "--metadata-file", write(tmp_path, "fm.xml", test_idp.metadata_xml()),
+             "--display-name", "x" * 101, match="--display-name must be 1 to 100 characters")
+
+
+def test_command_exits_non_zero_with_the_message_on_stderr(acme, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import worker_env
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "sso_configure", "acme", "--metadata-file", write(tmp_path, "x.xml", "<x/>")],
+        cwd=REPO, env=worker_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "This file is not SAML metadata" in result.stderr and "Nothing was changed" in result.stderr

@@ -1,0 +1,216 @@
+"""Scheduled work: metadata refresh (keep the last good copy) and certificate expiry warnings (once)."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from portal.celery import app
+from provisioning.models import AccessLevel, Membership
+from sso.models import IdentityProvider, IdpCertificate
+from sso.services import idp_configure_from_url, idp_configure_manual
+from sso.tasks import REFRESH_MAX_RETRIES, refresh_all_metadata, refresh_metadata, warn_expiring_certificates
+from sso.testidp.idp import TestIdP
+from sso.testidp.keys import generate_keypair
+from tenants.models import OutboundEmail
+
+
+@contextmanager
+def metadata_server(routes: dict[str, tuple[int, bytes]]) -> Iterator[tuple[str, list[str]]]:
+    """A real HTTP server on loopback; change `routes` while it runs. Yields (base URL, paths requested)."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            status, body = routes.get(self.path, (404, b"not found"))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def certificates(idp: IdentityProvider) -> list[str]:
+    return sorted(idp.certificates.values_list("pem", flat=True))
+
+
+# --- metadata refresh ---------------------------------------------------------------------------------------
+
+
+def test_refresh_picks_up_a_rotated_certificate(acme, settings):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = True
+    old = TestIdP("http://idp.test")
+    rotated = TestIdP("http://idp.test", keypair=generate_keypair("Rotated"))
+    routes = {"/fm.xml": (200, old.metadata_xml().encode())}
+    with metadata_server(routes) as (base, _hits):
+        idp = idp_configure_from_url(tenant=acme, url=f"{base}/fm.xml", actor="test")
+        routes["/fm.xml"] = (200, rotated.metadata_xml().encode())
+        assert refresh_metadata.apply(args=[idp.pk]).get() == "refreshed"
+    idp.refresh_from_db()
+    assert idp.metadata_xml == rotated.metadata_xml()
+    assert certificates(idp) == [rotated.keypair.cert_pem]
+    assert idp.metadata_refresh_error == "" and idp.metadata_refresh_failed_at is None
+
+
+@pytest.mark.parametrize(("status", "body", "message"), [
+    (500, b"oops", "The metadata URL answered HTTP 500."),
+    (200, b"<html>maintenance</html>", "This file is not SAML metadata"),
+])
+def test_a_failed_refresh_keeps_the_last_good_copy_and_records_the_error(acme, settings, status, body, message):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = True
+    good = TestIdP("http://idp.test")
+    routes = {"/fm.xml": (200, good.metadata_xml().encode())}
+    with metadata_server(routes) as (base, hits):
+        idp = idp_configure_from_url(tenant=acme, url=f"{base}/fm.xml", actor="test")
+        fetched_at, version = idp.metadata_fetched_at, idp.version
+        routes["/fm.xml"] = (status, body)
+        hits.clear()
+        assert refresh_metadata.apply(args=[idp.pk]).get() == "failed"
+    assert len(hits) == 1 + REFRESH_MAX_RETRIES  # retried with backoff (immediately, in eager mode)
+    idp.refresh_from_db()
+    assert idp.metadata_xml == good.metadata_xml()
+    assert certificates(idp) == [good.keypair.cert_pem]
+    assert (idp.entity_id, idp.metadata_fetched_at, idp.version) == (good.entity_id, fetched_at, version)
+    assert message in idp.metadata_refresh_error
+    assert idp.metadata_refresh_failed_at is not None
+
+
+def test_a_refresh_after_a_failure_clears_the_error(acme, settings):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = True
+    good = TestIdP("http://idp.test")
+    routes = {"/fm.xml": (200, good.metadata_xml().encode())}
+    with metadata_server(routes) as (base, _hits):
+        idp = idp_configure_from_url(tenant=acme, url=f"{base}/fm.xml", actor="test")
+        IdentityProvider.objects.filter(pk=idp.pk).update(metadata_refresh_error="The metadata URL answered HTTP 503.",
+                                                          metadata_refresh_failed_at=timezone.now())
+        assert refresh_metadata.apply(args=[idp.pk]).get() == "refreshed"
+    idp.refresh_from_db()
+    assert idp.metadata_refresh_error == "" and idp.metadata_refresh_failed_at is None
+
+
+def test_refresh_skips_an_idp_no_longer_configured_from_a_url(acme):
+    idp = IdentityProvider.objects.get(tenant=acme)
+    assert idp.source != IdentityProvider.Source.URL
+    assert refresh_metadata.apply(args=[idp.pk]).get() == "skipped"
+    assert refresh_metadata.apply(args=[10**9]).get() == "skipped"
+
+
+def test_both_tasks_are_on_the_beat_schedule():
+    schedule = app.conf.beat_schedule
+    assert schedule["sso.refresh_all_metadata"]["task"] == "sso.refresh_all_metadata"
+    assert schedule["sso.warn_expiring_certificates"]["task"] == "sso.warn_expiring_certificates"
+    assert schedule["sso.refresh_all_metadata"]["options"]["headers"] == {"_schema_name": "public"}
+    assert {"sso.refresh_all_metadata", "sso.refresh_metadata", "sso.warn_expiring_certificates"} <= set(app.tasks)
+
+
+@pytest.mark.worker
+def test_dispatcher_fans_out_on_a_real_worker_which_keeps_the_last_good_copy(committed_db, celery_worker):
+    """acme's metadata URL fails on the worker (plain http to loopback is refused in production, and
+    nothing listens on port 9 anyway): the error must be recorded and acme must keep trusting what it had."""
+    idp = IdentityProvider.objects.get(tenant__slug="acme")
+    original = IdentityProvider.objects.filter(pk=idp.pk).values(
+        "source", "metadata_url", "metadata_refresh_error", "metadata_refresh_failed_at").get()
+    before = (idp.metadata_xml, idp.entity_id, idp.version, certificates(idp))
+    globex_before = IdentityProvider.objects.filter(tenant__slug="globex").values().get()
+    url = f"http://127.0.0.1:9/{uuid.uuid4().hex}/fm.xml"
+    try:
+        IdentityProvider.objects.filter(pk=idp.pk).update(source=IdentityProvider.Source.URL, metadata_url=url)
+        assert refresh_all_metadata.apply_async(headers={"_schema_name": "public"}).get(timeout=30) == 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            idp.refresh_from_db()
+            if idp.metadata_refresh_error:
+                break
+            time.sleep(0.2)
+        assert idp.metadata_refresh_error in {"The metadata URL must start with https://.",
+                                              "The metadata URL refused the connection."}
+        assert (idp.metadata_xml, idp.entity_id, idp.version, certificates(idp)) == before
+        assert IdentityProvider.objects.filter(tenant__slug="globex").values().get() == globex_before
+    finally:
+        IdentityProvider.objects.filter(pk=idp.pk).update(**original)
+
+
+# --- certificate expiry warnings -------------------------------------------------------------------------------
+
+
+def client_admin(tenant: str = "acme") -> str:
+    email = f"admin-{uuid.uuid4().hex[:8]}@{tenant}.example"
+    with schema_context(tenant):
+        user = get_user_model().objects.create_user(username=email, email=email)
+        Membership.objects.create(user=user, state=Membership.State.ACTIVE,
+                                  access_level=AccessLevel.CLIENT_ADMINISTRATOR)
+    return email
+
+
+def trust(tenant, *keypairs) -> IdentityProvider:
+    return idp_configure_manual(tenant=tenant, sso_url="https://login.microsoftonline.com/t/saml2",
+                                entity_id="https://sts.windows.net/t/", certificates=[k.cert_pem for k in keypairs],
+                                actor="test")
+
+
+def expiry_emails(tenant) -> list[OutboundEmail]:
+    return list(OutboundEmail.objects.filter(tenant=tenant, kind="sso.certificate_expiry"))
+
+
+def test_client_administrators_are_warned_once_before_a_certificate_expires(acme, globex, settings):
+    settings.PORTICO_CERT_EXPIRY_WARNING_DAYS = 30
+    admin = client_admin("acme")
+    trust(acme, generate_keypair("Expiring", valid_until=timezone.now() + timedelta(days=12, hours=1)))
+    assert warn_expiring_certificates.apply().get() == 1
+    [email] = expiry_emails(acme)
+    assert admin in email.to
+    assert all(address.endswith("@acme.example") for address in email.to)
+    assert "stops working on" in email.subject and "Acme Property Management" in email.subject
+    assert "in 12 days" in email.body_text and "SHA-256" in email.body_text
+    assert "/sso/settings/" in email.body_text and "Federation Metadata XML" in email.body_text
+    assert "Open SSO settings" in email.body_html
+    certificate = IdpCertificate.objects.get(idp__tenant=acme)
+    assert certificate.expiry_warning_sent_at is not None
+
+    assert warn_expiring_certificates.apply().get() == 0  # the next day, and the one after
+    assert len(expiry_emails(acme)) == 1
+    assert expiry_emails(globex) == []
+
+
+def test_a_certificate_far_from_expiry_is_not_warned_about(acme):
+    client_admin("acme")
+    trust(acme, generate_keypair("Fine"))
+    assert warn_expiring_certificates.apply().get() == 0
+    assert expiry_emails(acme) == []
+
+
+def test_a_rotation_with_the_new_certificate_in_place_is_not_warned_about(acme):
+    client_admin("acme")
+    trust(acme, generate_keypair("Old", valid_until=timezone.now() + timedelta(days=5)), generate_keypair("New"))
+    assert warn_expiring_certificates.apply().get() == 0
+    assert expiry_emails(acme) == []
+
+
+def test_without_client_administrators_support_is_warned_instead(acme, settings):
+    settings.PORTICO_SUPPORT_EMAILS = ["support@portico.example"]
+    with schema_context("acme"):
+        Membership.objects.filter(access_level=AccessLevel.CLIENT_ADMINISTRATOR).delete()
+    trust(acme, generate_keypair("Expiring", valid_until=timezone.now() + timedelta(days=3)))
+    assert warn_expiring_certificates.apply().get() == 1
+    [email] = expiry_emails(acme)
+    assert email.to == ["support@portico.example"]

@@ -1,0 +1,453 @@
+"""The tenant's SSO settings page: who may open it, what it shows, and configuring through it."""
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from provisioning.models import AccessLevel, Membership
+from sso.models import IdentityProvider, IdpCertificate
+from sso.services import idp_configure_from_metadata, idp_configure_manual, sign_in_attempt_record
+from sso.sp import sp_endpoints
+from sso.testidp.idp import TestIdP
+from sso.testidp.keys import generate_keypair
+from tenants.models import AuditEvent, EmailDomain
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(os.environ.get("PORTICO_SHARED_DIR") or REPO.parent / "shared") / "fixtures"
+NOW = datetime.now(UTC)
+SETTINGS = "/sso/settings/"
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def member(tenant: str, access_level: str, *, state: str = Membership.State.ACTIVE):
+    email = f"{access_level.split('-')[0]}-{uuid.uuid4().hex[:8]}@{tenant}.example"
+    with schema_context(tenant):
+        user = get_user_model().objects.create_user(username=email, email=email)
+        Membership.objects.create(user=user, state=state, access_level=access_level)
+    return user
+
+
+def signed_in(host: str, tenant: str, user, **kwargs) -> Client:
+    client = Client(HTTP_HOST=host, **kwargs)
+    with schema_context(tenant):
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def input_value(page: str, element_id: str) -> str:
+    match = re.search(rf'id="{element_id}" value="([^"]*)"', page)
+    assert match, f"no input #{element_id}"
+    return html.unescape(match.group(1))
+
+
+def field_errors(page: str, field_id: str) -> str:
+    """The text of the error list right next to a form field (empty when there is none)."""
+    match = re.search(rf'<div class="field field-error" id="field-{field_id}">(.*?)</div>', page, re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))) if match else ""
+
+
+def state(tenant) -> tuple:
+    idp = list(IdentityProvider.objects.filter(tenant=tenant).values())
+    certificates = sorted(IdpCertificate.objects.filter(idp__tenant=tenant).values_list("fingerprint_sha256", "pem"))
+    return idp, certificates, sorted(EmailDomain.objects.values_list("domain", "tenant_id"))
+
+
+@contextmanager
+def metadata_server(routes: dict[str, tuple[int, bytes]]) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            status, body = routes.get(self.path, (404, b"not found"))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def client_admin(acme):
+    return member("acme", AccessLevel.CLIENT_ADMINISTRATOR)
+
+
+@pytest.fixture
+def admin_client(client_admin) -> Client:
+    return signed_in("acme.localhost", "acme", client_admin)
+
+
+@pytest.fixture
+def test_idp() -> TestIdP:
+    return TestIdP("http://idp.test")
+
+
+def upload(client: Client, name: str, data: bytes):
+    return client.post(SETTINGS, {"action": "upload", "upload-metadata_file": SimpleUploadedFile(name, data)})
+
+
+# --- permissions -----------------------------------------------------------------------------------------
+
+
+def test_anonymous_visitor_is_sent_to_sign_in_and_back(acme_client):
+    response = acme_client.get(SETTINGS)
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=%2Fsso%2Fsettings%2F"
+    assert acme_client.get("/sso/attempts/ABCDEFGH/")["Location"] == "/login/?next=%2Fsso%2Fattempts%2FABCDEFGH%2F"
+
+
+@pytest.mark.parametrize("level", [AccessLevel.TECHNICIAN, AccessLevel.PROPERTY_MANAGER])
+def test_other_access_levels_get_the_403_page(acme, level):
+    client = signed_in("acme.localhost", "acme", member("acme", level))
+    response = client.get(SETTINGS)
+    assert response.status_code == 403
+    assert b"You can't open this page" in response.content
+    assert client.post(SETTINGS, {"action": "domain_add", "domain-domain": "x.example"}).status_code == 403
+    assert not EmailDomain.objects.filter(domain="x.example").exists()
+
+
+def test_a_client_administrator_still_in_the_waiting_room_is_kept_out(acme):
+    user = member("acme", AccessLevel.CLIENT_ADMINISTRATOR, state=Membership.State.WAITING_ROOM)
+    response = signed_in("acme.localhost", "acme", user).get(SETTINGS)
+    # The Waiting Room middleware may get there first; either way the page is not served.
+    assert (response.status_code, response.get("Location")) in {(403, None), (302, "/waiting-room/")}
+
+
+def test_another_tenants_client_administrator_cannot_open_this_tenants_page(acme, globex):
+    globex_admin = signed_in("globex.localhost", "globex", member("globex", AccessLevel.CLIENT_ADMINISTRATOR))
+    assert globex_admin.get(SETTINGS).status_code == 200  # at home
+    stolen = Client(HTTP_HOST="acme.localhost")
+    stolen.cookies = globex_admin.cookies  # the same session cookie presented to acme's host
+    response = stolen.get(SETTINGS)
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_every_form_needs_a_csrf_token(acme, client_admin):
+    client = signed_in("acme.localhost", "acme", client_admin, enforce_csrf_checks=True)
+    response = client.post(SETTINGS, {"action": "domain_add", "domain-domain": "csrf.example"})
+    assert response.status_code == 403
+    assert not EmailDomain.objects.filter(domain="csrf.example").exists()
+    page = client.get(SETTINGS).content.decode()
+    assert page.count('name="csrfmiddlewaretoken"') == page.count('method="post"')
+
+
+# --- what the page shows -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["acme.localhost", "acme-staging.localhost"])
+def test_page_shows_identifier_reply_url_and_sign_on_url_for_the_host_it_is_viewed_on(client_admin, host):
+    page = signed_in(host, "acme", client_admin).get(SETTINGS).content.decode()
+    expected = sp_endpoints(host=host)
+    assert input_value(page, "sp-entity-id") == expected.entity_id
+    assert input_value(page, "sp-acs-url") == expected.acs_url
+    assert input_value(page, "sp-sign-on-url") == expected.sign_on_url
+    assert f'href="{expected.metadata_url}" download=' in page
+    assert page.count('data-copy="sp-') == 3
+    assert "navigator.clipboard" in page and "Copied" in page and "execCommand" in page
+    other = "acme-staging.localhost" if host == "acme.localhost" else "acme.localhost"
+    assert sp_endpoints(host=other).acs_url in page  # listed under "another address", not in the copy rows
+
+
+def test_page_has_the_five_sections_and_a_test_sign_in_button(admin_client):
+    page = admin_client.get(SETTINGS).content.decode()
+    for title in ("Values for Entra", "Your identity provider", "Email domains", "Options",
+                  "Test sign-in and recent attempts"):
+        assert title in page
+    assert 'href="/sso/login/?test=1&amp;next=/sso/settings/"' in page
+
+
+def test_certificates_are_listed_with_expiry_badges(acme, admin_client):
+    soon = generate_keypair("Expiring Soon", valid_until=NOW + timedelta(days=10, hours=1))
+    later = generate_keypair("Fine For Years")
+    idp_configure_manual(tenant=acme, sso_url="https://login.microsoftonline.com/t/saml2",
+                         entity_id="https://sts.windows.net/t/", certificates=[soon.cert_pem], actor="test")
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "Expires in 10 days" in page
+    assert 'id="certificate-warning"' in page  # no certificate outlives the warning period
+    idp_configure_manual(tenant=acme, sso_url="https://login.microsoftonline.com/t/saml2",
+                         entity_id="https://sts.windows.net/t/", certificates=[soon.cert_pem, later.cert_pem],
+                         actor="test")
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "Expires in 10 days" in page and 'class="badge ok"' in page
+    assert 'id="certificate-warning"' not in page  # a rotation in progress is not an alarm
+    IdpCertificate.objects.filter(subject__contains="Expiring Soon").update(
+        not_after=timezone.now() - timedelta(days=1))
+    page = admin_client.get(SETTINGS).content.decode()
+    assert '<span class="badge bad">Expired</span>' in page
+
+
+def test_recent_attempts_list_this_tenants_attempts_only(acme, globex, admin_client):
+    mine = sign_in_attempt_record(tenant=acme, outcome="failure", code="audience_mismatch",
+                                  message="The response was meant for another application.", email="bo@acme.example",
+                                  is_test=True)
+    theirs = sign_in_attempt_record(tenant=globex, outcome="success", code="ok", email="al@globex.example")
+    page = admin_client.get(SETTINGS).content.decode()
+    assert mine.reference in page and "audience_mismatch" in page and "bo@acme.example" in page
+    assert "The response was meant for another application." in page and ">test<" in page
+    assert theirs.reference not in page and "al@globex.example" not in page
+
+
+def test_attempt_detail_shows_the_escaped_saml_response_to_the_admin(acme, admin_client):
+    xml = ('<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1">'
+           '<Issuer><script>alert(1)</script></Issuer></samlp:Response>')
+    attempt = sign_in_attempt_record(tenant=acme, outcome="failure", code="issuer_mismatch", message="Wrong issuer.",
+                                     email="bo@acme.example", response_xml=xml)
+    response = admin_client.get(f"/sso/attempts/{attempt.reference}/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<pre id="saml-response">' in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert "issuer_mismatch" in page and attempt.reference in page
+
+
+def test_attempt_detail_of_another_tenant_is_not_found(acme, globex, admin_client):
+    theirs = sign_in_attempt_record(tenant=globex, outcome="failure", code="expired", response_xml="<x/>")
+    assert admin_client.get(f"/sso/attempts/{theirs.reference}/").status_code == 404
+    assert admin_client.get("/sso/attempts/NOSUCHREF/").status_code == 404
+
+
+def test_attempt_detail_is_for_client_administrators_only(acme):
+    attempt = sign_in_attempt_record(tenant=acme, outcome="failure", code="expired", response_xml="<x/>")
+    client = signed_in("acme.localhost", "acme", member("acme", AccessLevel.TECHNICIAN))
+    assert client.get(f"/sso/attempts/{attempt.reference}/").status_code == 403
+
+
+# --- configuring through the page --------------------------------------------------------------------------
+
+
+def test_upload_of_metadata_configures_the_idp(acme, admin_client, client_admin, test_idp):
+    response = upload(admin_client, "federationmetadata.xml", test_idp.metadata_xml().encode())
+    assert response.status_code == 302 and response["Location"] == "/sso/settings/#idp"
+    idp = IdentityProvider.objects.get(tenant=acme)
+    assert idp.entity_id == test_idp.entity_id and idp.source == IdentityProvider.Source.UPLOAD
+    assert AuditEvent.objects.filter(tenant=acme, action="sso.idp_configure",
+                                     actor__contains=client_admin.email).exists()
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "Saved: Portico now trusts http://idp.test/idp/metadata" in page
+
+
+@pytest.mark.parametrize(("name", "count", "entity_id"), [
+    ("entra-federationmetadata-common.xml", 4, "https://sts.windows.net/{tenantid}/"),
+    ("adfs-federationmetadata.xml", 1, "http://sts.ait.dtu.dk/adfs/services/trust"),
+])
+def test_real_entra_and_adfs_documents_import_unchanged_through_the_page(acme, admin_client, name, count, entity_id):
+    response = upload(admin_client, name, (FIXTURES / name).read_bytes())
+    assert response.status_code == 302
+    idp = IdentityProvider.objects.get(tenant=acme)
+    assert idp.entity_id == entity_id and idp.certificates.count() == count
+
+
+def test_metadata_url_through_the_page(acme, admin_client, test_idp, settings):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = True
+    with metadata_server({"/fm.xml": (200, test_idp.metadata_xml().encode())}) as base:
+        response = admin_client.post(SETTINGS, {"action": "url", "url-metadata_url": f" {base}/fm.xml "})
+    assert response.status_code == 302
+    idp = IdentityProvider.objects.get(tenant=acme)
+    assert idp.source == IdentityProvider.Source.URL and idp.metadata_url == f"{base}/fm.xml"
+
+
+def test_manual_entry_through_the_page_with_a_pasted_certificate(acme, admin_client):
+    keypair = generate_keypair("Microsoft Azure Federated SSO Certificate")
+    response = admin_client.post(SETTINGS, {
+        "action": "manual", "manual-sso_url": "https://login.microsoftonline.com/abc/saml2",
+        "manual-entity_id": "https://sts.windows.net/abc/", "manual-certificate": keypair.cert_pem,
+    })
+    assert response.status_code == 302
+    idp = IdentityProvider.objects.get(tenant=acme)
+    assert idp.source == IdentityProvider.Source.MANUAL and idp.entity_id == "https://sts.windows.net/abc/"
+    assert idp.certificates.count() == 1
+
+
+def test_manual_entry_through_the_page_with_a_raw_certificate_file_and_a_second_certificate(acme, admin_client):
+    first, second = generate_keypair("First"), generate_keypair("Second")
+    der = base64.b64decode(first.cert_base64)
+    response = admin_client.post(SETTINGS, {
+        "action": "manual", "manual-sso_url": "https://login.microsoftonline.com/abc/saml2",
+        "manual-entity_id": "https://sts.windows.net/abc/",
+        "manual-certificate_file": SimpleUploadedFile("Portico.cer", der),
+        "manual-additional_certificate": second.cert_base64,
+    })
+    assert response.status_code == 302
+    assert IdentityProvider.objects.get(tenant=acme).certificates.count() == 2
+
+
+@pytest.mark.parametrize(("name", "data", "message"), [
+    ("page.html", b"<html><body>Sign in</body></html>", "This file is not SAML metadata"),
+    ("evil.xml", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+     "The metadata contains a DOCTYPE declaration, which Portico refuses for security reasons."),
+    ("empty.xml", b"   ", "The metadata file is empty."),
+])
+def test_invalid_metadata_upload_shows_the_specific_error_next_to_the_field_and_saves_nothing(
+        acme, admin_client, name, data, message):
+    before = state(acme)
+    response = upload(admin_client, name, data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert message in field_errors(page, "upload-metadata_file")
+    assert 'id="configure-upload"' in page and "open" in page.split('id="configure-upload"')[0][-60:]
+    assert state(acme) == before
+
+
+@pytest.mark.parametrize(("certificate", "message"), [
+    ("not a certificate at all", "The certificate is not a valid X.509 certificate."),
+    ("PRIVATE_KEY", "This is a private key, not a certificate."),
+    ("EXPIRED", "The certificate expired on"),
+    ("", "Paste the IdP's signing certificate"),
+], ids=["garbage", "private-key", "expired", "missing"])
+def test_manual_entry_errors_show_next_to_the_certificate_and_save_nothing(acme, admin_client, certificate, message):
+    if certificate == "PRIVATE_KEY":
+        certificate = generate_keypair().key_pem
+    elif certificate == "EXPIRED":
+        certificate = generate_keypair(valid_from=NOW - timedelta(days=400),
+                                       valid_until=NOW - timedelta(days=2)).cert_pem
+    before = state(acme)
+    response = admin_client.post(SETTINGS, {
+        "action": "manual", "manual-sso_url": "https://login.microsoftonline.com/abc/saml2",
+        "manual-entity_id": "https://sts.windows.net/abc/", "manual-certificate": certificate,
+    })
+    assert response.status_code == 200
+    assert message in field_errors(response.content.decode(), "manual-certificate")
+    assert state(acme) == before
+
+
+def test_a_metadata_url_that_does_not_answer_shows_the_error_and_saves_nothing(acme, admin_client, settings):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = True
+    before = state(acme)
+    with metadata_server({}) as base:
+        response = admin_client.post(SETTINGS, {"action": "url", "url-metadata_url": f"{base}/gone.xml"})
+    assert "The metadata URL answered HTTP 404." in field_errors(response.content.decode(), "url-metadata_url")
+    assert state(acme) == before
+
+
+def test_a_loopback_metadata_url_is_refused_on_the_page(acme, admin_client, settings):
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = False
+    before = state(acme)
+    response = admin_client.post(SETTINGS, {"action": "url", "url-metadata_url": "https://localhost:1/fm.xml"})
+    assert "private or loopback address" in field_errors(response.content.decode(), "url-metadata_url")
+    assert state(acme) == before
+
+
+def test_an_upload_over_the_cap_is_refused_before_it_is_read(acme, admin_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    before = state(acme)
+    response = upload(admin_client, "huge.xml", b"<x>" + b"a" * 8000 + b"</x>")
+    assert response.status_code == 413
+    assert "larger than" in response.content.decode() and "Nothing was changed" in response.content.decode()
+    assert state(acme) == before
+
+
+# --- email domains and options -------------------------------------------------------------------------------
+
+
+def test_adding_and_removing_an_email_domain(acme, admin_client):
+    response = admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": " @Acme-Group.Example "})
+    assert response.status_code == 302
+    assert EmailDomain.objects.filter(tenant=acme, domain="acme-group.example").exists()
+    assert "@acme-group.example" in admin_client.get(SETTINGS).content.decode()
+    admin_client.post(SETTINGS, {"action": "domain_remove", "domain": "acme-group.example"})
+    assert not EmailDomain.objects.filter(domain="acme-group.example").exists()
+
+
+def test_removing_another_tenants_email_domain_changes_nothing(acme, globex, admin_client):
+    before = state(acme)
+    admin_client.post(SETTINGS, {"action": "domain_remove", "domain": "globex.example"})
+    assert state(acme) == before
+    assert "globex.example is not one of your email domains." in admin_client.get(SETTINGS).content.decode()
+
+
+def test_an_email_domain_of_another_tenant_is_refused_next_to_the_field(acme, globex, admin_client):
+    before = state(acme)
+    response = admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": "globex.example"})
+    assert response.status_code == 200
+    assert ("Email domain globex.example already signs in through tenant globex"
+            in field_errors(response.content.decode(), "domain-domain"))
+    assert state(acme) == before
+
+
+def _options(idp: IdentityProvider, **changes: str) -> dict[str, str]:
+    from sso.forms import OptionsForm
+
+    data = {f"options-{key}": value for key, value in OptionsForm.initial_for(idp).items() if value is not False}
+    data.update({f"options-{key}": value for key, value in changes.items()})
+    return {"action": "options", **{k: v for k, v in data.items() if v is not None}}
+
+
+def test_options_switch_idp_initiated_sign_in_on_and_off(acme, admin_client):
+    idp = IdentityProvider.objects.get(tenant=acme)
+    admin_client.post(SETTINGS, _options(idp, allow_idp_initiated="on"))
+    idp.refresh_from_db()
+    assert idp.allow_idp_initiated is True
+    admin_client.post(SETTINGS, _options(idp, allow_idp_initiated=None))
+    idp.refresh_from_db()
+    assert idp.allow_idp_initiated is False
+
+
+def test_attribute_mapping_and_group_levels_are_saved_per_tenant(acme, admin_client):
+    idp = IdentityProvider.objects.get(tenant=acme)
+    response = admin_client.post(SETTINGS, _options(
+        idp, display_name="Contoso Entra", attr_email="mail,\nhttp://schemas.example/claims/upn",
+        attr_groups="groups", group_access_levels="# site staff\nabc-123 = Technician\ndef-456=property-manager"))
+    assert response.status_code == 302
+    idp.refresh_from_db()
+    assert idp.display_name == "Contoso Entra"
+    assert idp.attribute_mapping["email"] == ["mail", "http://schemas.example/claims/upn"]
+    assert idp.attribute_mapping["groups"] == ["groups"]
+    assert idp.group_access_levels == {"abc-123": "technician", "def-456": "property-manager"}
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "abc-123 = technician" in page
+
+
+def test_a_client_administrator_cannot_map_a_group_to_support(acme, admin_client):
+    idp = IdentityProvider.objects.get(tenant=acme)
+    before = state(acme)
+    response = admin_client.post(SETTINGS, _options(idp, group_access_levels="abc = support"))
+    assert response.status_code == 200
+    assert "Line 1: &#x27;support&#x27; is not an access level you can grant" in response.content.decode()
+    assert state(acme) == before
+
+
+def test_an_empty_email_claim_list_is_refused(acme, admin_client):
+    idp = IdentityProvider.objects.get(tenant=acme)
+    response = admin_client.post(SETTINGS, _options(idp, attr_email=" , "))
+    assert "Give at least one claim that carries the email address." in response.content.decode()
+
+
+def test_the_page_works_before_any_idp_is_connected(acme, admin_client, test_idp):
+    IdentityProvider.objects.filter(tenant=acme).delete()
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "Not connected yet" in page and 'id="test-sign-in"' not in page
+    assert upload(admin_client, "fm.xml", test_idp.metadata_xml().encode()).status_code == 302
+    assert 'id="test-sign-in"' in admin_client.get(SETTINGS).content.decode()
+
+
+def test_idp_configured_elsewhere_is_shown(acme, admin_client):
+    idp_configure_from_metadata(tenant=acme, document=(FIXTURES / "entra-federationmetadata-common.xml").read_bytes(),
+                                actor="test")
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "https://sts.windows.net/{tenantid}/" in page and "https://login.microsoftonline.com/common/saml2" in page
+    assert page.count('<code class="thumb">') == 4
