@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
             ],
+            "libraries": {"form_tags": "portal.form_tags"},
         },
     },
 ]
@@ -182,6 +183,9 @@ PORTICO_SAML_REQUEST_TTL_SECONDS: int = env.int("PORTICO_SAML_REQUEST_TTL_SECOND
 PORTICO_METADATA_ALLOW_PRIVATE: bool = env.bool("PORTICO_METADATA_ALLOW_PRIVATE", default=DEBUG)
 PORTICO_METADATA_REFRESH_HOURS: int = env.int("PORTICO_METADATA_REFRESH_HOURS", default=24)
 PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAYS", default=30)
+# A new tenant's first Client Administrator signs in once through a set-up link support staff send
+# (provisioning.onboarding); it works once, for this long.
+PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
 
 # --- Scheduled work (Celery beat) ------------------------------------------------------------
 _PUBLIC = {"headers": {"_schema_name": "public"}}  # these tasks work on public-schema rows

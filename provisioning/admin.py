@@ -1,15 +1,19 @@
 """Support staff's Django admin (public host only): one New User request queue across all tenants,
-and the outbound e-mail log.
+set-up links for new tenants' first Client Administrators, and the outbound e-mail log.
 
 The rows live in the public schema; approving one enters the request's tenant schema inside the
 service (provisioning.services.new_user_request_approve), never here.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -24,6 +28,8 @@ from provisioning.emails import emails_queue_again
 from provisioning.errors import ProvisioningError
 from provisioning.forms import RejectionForm
 from provisioning.models import AccessLevel
+from provisioning.onboarding import setup_link_create
+from provisioning.selectors import client_admin_emails
 from provisioning.services import (
     new_user_request_approve,
     new_user_request_reject,
@@ -31,7 +37,8 @@ from provisioning.services import (
     new_user_requests_reject,
 )
 from provisioning.types import BulkDecision
-from tenants.models import AuditEvent, NewUserRequest, OutboundEmail, Tenant
+from tenants.models import AuditEvent, NewUserRequest, OutboundEmail, SetupLink, Tenant
+from tenants.selectors import email_domains_of
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -66,6 +73,35 @@ class TenantFilter(admin.SimpleListFilter):
         return queryset.filter(tenant_id=self.value()) if self.value() else queryset
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """Pending unless asked otherwise: the queue is what waits for a decision. "All" is a value of
+    its own (not the absence of one), so it stays reachable; the parameter keeps the name of the
+    plain field filter it replaces, so bookmarked queue URLs still work."""
+
+    title = "status"
+    parameter_name = "status__exact"
+    ALL = "all"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(self.ALL, "All"), *NewUserRequest.Status.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        # Only pages default to Pending: an action posted from one acts on exactly the rows selected,
+        # so a row another agent decided meanwhile is reported as decided, not silently dropped.
+        if value is None and request.method in ("GET", "HEAD"):
+            value = NewUserRequest.Status.PENDING
+        if value in (None, self.ALL):
+            return queryset
+        return queryset.filter(status=value)
+
+    def choices(self, changelist) -> Iterator[dict]:
+        current = self.value() or NewUserRequest.Status.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {"selected": current == lookup, "display": title,
+                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
+
+
 def _level_label(value: str) -> str:
     level = AccessLevel.parse(value or "")
     return level.label if level else value
@@ -81,10 +117,9 @@ def _report(request: HttpRequest, outcome: BulkDecision, verb: str) -> None:
 
 @admin.register(NewUserRequest)
 class NewUserRequestAdmin(admin.ModelAdmin):
-    list_display = ("email", "tenant_name", "access_level_display", "properties_display", "status_badge",
-                    "requested_by_email", "age")
+    list_display = ("email", "tenant_name", "access_asked_for", "status_badge", "age")
     list_display_links = ("email",)
-    list_filter = (TenantFilter, "status", AgeFilter)
+    list_filter = (StatusFilter, TenantFilter, AgeFilter)
     search_fields = ("email",)
     search_help_text = "Search by the e-mail address of the person asked for."
     list_select_related = ("tenant",)
@@ -111,6 +146,10 @@ class NewUserRequestAdmin(admin.ModelAdmin):
     @admin.display(description="Access level", ordering="access_level")
     def access_level_display(self, obj: NewUserRequest) -> str:
         return _level_label(obj.access_level)
+
+    @admin.display(description="Access asked for", ordering="access_level")
+    def access_asked_for(self, obj: NewUserRequest) -> str:
+        return f"{_level_label(obj.access_level)} · {self.properties_display(obj)}"
 
     @admin.display(description="Properties")
     def properties_display(self, obj: NewUserRequest) -> str:
@@ -291,3 +330,90 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     def queue_again(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
         count = emails_queue_again(outbound_email_ids=list(queryset.values_list("pk", flat=True)))
         messages.success(request, f"Queued {count} unsent e-mail{'s' if count != 1 else ''} again.")
+
+
+# --- Set-up links ---------------------------------------------------------------------------------
+
+
+class SetupLinkForm(forms.Form):
+    email = forms.EmailField(label="E-mail address", max_length=254,
+                             help_text="The customer's administrator: they become a Client Administrator.")
+
+
+class SetupLinkStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("open", "Not used yet"), ("used", "Used"), ("expired", "Expired unused")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        if self.value() == "open":
+            return queryset.filter(used_at__isnull=True, expires_at__gt=now)
+        if self.value() == "used":
+            return queryset.filter(used_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(used_at__isnull=True, expires_at__lte=now)
+        return queryset
+
+
+@admin.register(SetupLink)
+class SetupLinkAdmin(admin.ModelAdmin):
+    """Read-only: which set-up links were sent, by whom, and whether they were used. A link is
+    sent from its tenant's page ("Send set-up link"); only its hash is kept, so it is never shown here."""
+
+    list_display = ("email", "tenant", "state", "created_by", "created", "expires_at", "used_at")
+    list_filter = (SetupLinkStateFilter, TenantFilter)
+    search_fields = ("email",)
+    list_select_related = ("tenant", "created_by")
+    fields = ("tenant", "email", "state", "created_by", "created", "expires_at", "used_at")
+    readonly_fields = fields
+
+    @admin.display(description="State")
+    def state(self, obj: SetupLink) -> str:
+        if obj.used_at is not None:
+            return "Used"
+        return "Expired" if obj.expires_at <= timezone.now() else "Not used yet"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: SetupLink | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: SetupLink | None = None) -> bool:
+        return False
+
+    def get_urls(self):
+        own = [path("send/<int:tenant_id>/", self.admin_site.admin_view(self.send_view),
+                    name="tenants_setuplink_send")]
+        return own + super().get_urls()
+
+    def send_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        tenant = get_object_or_404(Tenant.objects.exclude(schema_name="public"), pk=tenant_id)
+        if not request.user.has_perm("tenants.add_setuplink"):
+            raise PermissionDenied
+        form = SetupLinkForm(request.POST or None)
+        sent: tuple[SetupLink, str] | None = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                sent = setup_link_create(tenant=tenant, email=form.cleaned_data["email"], actor=request.user)
+            except ProvisioningError as exc:
+                form.add_error("email" if exc.field == "email" else None, exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "tenant_opts": Tenant._meta,
+            "title": f"Send a set-up link for {tenant.name}",
+            "tenant": tenant,
+            "email_domains": email_domains_of(tenant=tenant),
+            "form": form,
+            "client_admins": client_admin_emails(tenant=tenant),
+            "hours": settings.PORTICO_SETUP_LINK_HOURS,
+            # Shown on this response only: SetupLink keeps just the token's hash.
+            "link": sent[0] if sent else None,
+            "url": sent[1] if sent else "",
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "provisioning/admin/setup_link_send.html", context)

@@ -20,3 +20,16 @@ class NotAllowed(ProvisioningError):
 
 class AlreadyDecided(ProvisioningError):
     """A New User request was approved or rejected already (e.g. by another support agent)."""
+
+
+
+class SetupLinkRefused(ProvisioningError):
+    """A set-up link that cannot be used: unknown (or another tenant's), expired or used already."""
+
+
+class SetupLinkExpired(SetupLinkRefused):
+    pass
+
+
+class SetupLinkUsed(SetupLinkRefused):
+    pass

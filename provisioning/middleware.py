@@ -23,6 +23,7 @@ WAITING_ROOM_ALLOWED_URL_NAMES = frozenset({
     "sso_metadata",
     "api_me",
     "healthz",
+    "setup_link",  # a set-up link may be for someone waiting already; using it lets them in
 })
 WAITING_ROOM_ALLOWED_PREFIXES = ("/static/",)
 

@@ -108,6 +108,27 @@ def _user_names_fill(user: AbstractBaseUser, *, first_name: str, last_name: str)
             setattr(user, key, value)
 
 
+def _member_lock_or_create(
+    *, email: str, first_name: str, last_name: str, origin: str
+) -> tuple[AbstractBaseUser, bool, Membership, bool]:
+    """The user with this e-mail and their membership, both locked; either is created if missing.
+
+    A new user gets these names and an existing one only the names they lack; a new membership
+    starts in the Waiting Room with `origin`. Returns (user, user_created, membership, membership_created).
+    """
+    user = _user_for_email(email, lock=True)
+    user_created = user is None
+    if user is None:
+        user = _user_create(email=email, first_name=first_name, last_name=last_name)
+    else:
+        _user_names_fill(user, first_name=first_name, last_name=last_name)
+    membership = Membership.objects.select_for_update().filter(user=user).first()
+    membership_created = membership is None
+    if membership is None:
+        membership = Membership.objects.create(user=user, state=Membership.State.WAITING_ROOM, origin=origin)
+    return user, user_created, membership, membership_created
+
+
 # --- Sign-in ----------------------------------------------------------------------------------
 
 def user_provision_from_assertion(
@@ -154,17 +175,10 @@ def _provision_locked(
     *, tenant: Tenant, email: str, first_name: str, last_name: str, idp_subject: str, granted: AccessLevel | None
 ) -> AbstractBaseUser:
     actor = f"sso:{email}"
-    user = _user_for_email(email, lock=True)
-    user_created = user is None
-    if user is None:
-        user = _user_create(email=email, first_name=first_name, last_name=last_name)
-    else:
-        _user_names_fill(user, first_name=first_name, last_name=last_name)
-    membership = Membership.objects.select_for_update().filter(user=user).first()
-    if membership is None:
-        membership = Membership.objects.create(
-            user=user, state=Membership.State.WAITING_ROOM, origin=Membership.Origin.JUST_IN_TIME
-        )
+    user, user_created, membership, membership_created = _member_lock_or_create(
+        email=email, first_name=first_name, last_name=last_name, origin=Membership.Origin.JUST_IN_TIME
+    )
+    if membership_created:
         audit_record(actor=actor, action="user.jit_create", tenant=tenant, target=email,
                      data={"state": membership.state, "user_created": user_created})
     if membership.state == Membership.State.WAITING_ROOM and granted is not None and user.is_active:
@@ -214,18 +228,9 @@ def _membership_apply(
     origin: str, add_properties: bool = False, keep_higher_level: bool = False,
 ) -> MemberChange:
     """Create or update the user and make their membership active with this access (locked)."""
-    user = _user_for_email(email, lock=True)
-    user_created = user is None
-    if user is None:
-        user = _user_create(email=email, first_name=first_name, last_name=last_name)
-    else:
-        _user_names_fill(user, first_name=first_name, last_name=last_name)
-    membership = Membership.objects.select_for_update().filter(user=user).first()
-    if membership is None:
-        membership = Membership.objects.create(user=user, state=Membership.State.WAITING_ROOM, origin=origin)
-        membership_created = True
-    else:
-        membership_created = False
+    user, user_created, membership, membership_created = _member_lock_or_create(
+        email=email, first_name=first_name, last_name=last_name, origin=origin
+    )
     membership.user = user  # callers read it after leaving the tenant's schema
     changes: dict[str, list] = {}
     level = access_level

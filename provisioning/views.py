@@ -127,6 +127,14 @@ def _team_admin_required(request: HttpRequest) -> None:
         raise PermissionDenied("Only Client Administrators manage team members.")
 
 
+def _team_member_or_404(request: HttpRequest, membership_id: int) -> Membership:
+    _team_admin_required(request)
+    member = team_member_get(membership_id=membership_id)
+    if member is None:
+        raise Http404("No such team member.")
+    return member
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @active_member_required
 def team(request: HttpRequest) -> HttpResponse:
@@ -158,10 +166,7 @@ def team(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @active_member_required
 def team_member(request: HttpRequest, membership_id: int) -> HttpResponse:
-    _team_admin_required(request)
-    member = team_member_get(membership_id=membership_id)
-    if member is None:
-        raise Http404("No such team member.")
+    member = _team_member_or_404(request, membership_id)
     form = MemberAccessForm(
         request.POST or None,
         levels=access_levels_grantable_by(user=request.user),
@@ -185,10 +190,7 @@ def team_member(request: HttpRequest, membership_id: int) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @active_member_required
 def team_member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
-    _team_admin_required(request)
-    member = team_member_get(membership_id=membership_id)
-    if member is None:
-        raise Http404("No such team member.")
+    member = _team_member_or_404(request, membership_id)
     error = ""
     if request.method == "POST":
         try:

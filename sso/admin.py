@@ -94,6 +94,7 @@ class TenantAdmin(admin.ModelAdmin):
     fields = ["slug", "name", "status", "brand_colour", "schema_name", "created"]
     readonly_fields = ["slug", "schema_name", "created"]
     inlines = [DomainInline, EmailDomainInline]
+    change_form_template = "sso/admin/tenant_change_form.html"  # adds "Send set-up link" (provisioning.admin)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         return (super().get_queryset(request).exclude(schema_name="public")

@@ -30,6 +30,7 @@ from lxml import etree
 from requests.adapters import HTTPAdapter
 
 from sso.types import CertificateInfo, IdpMetadata
+from sso.xmlsafe import dtd_declaration, hardened_parser, has_dtd
 
 MetadataErrorCode = Literal[
     # idp_metadata_parse
@@ -93,8 +94,6 @@ _BOMS: Final = (
     (b"\xff\xfe", "utf-16-le"),
     (b"\xfe\xff", "utf-16-be"),
 )
-_DOCTYPE_RE: Final = re.compile(r"<!\s*DOCTYPE", re.IGNORECASE)
-_ENTITY_RE: Final = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
 _PEM_BOUNDARY_RE: Final = re.compile(r"-----(BEGIN|END) ([A-Z0-9 ]+)-----")
 _PEM_CERT_LABELS: Final = frozenset({"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"})
 
@@ -253,26 +252,6 @@ def certificate_check_current(cert: CertificateInfo, *, now: datetime | None = N
 # --- Metadata documents ---------------------------------------------------------------
 
 
-def _hardened_parser() -> etree.XMLParser:
-    # A new parser per call: lxml parsers are not meant to be shared across threads.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        attribute_defaults=False,
-        huge_tree=False,
-        # Dropping comments and PIs at parse time keeps text nodes whole, so a comment
-        # inside <X509Certificate> cannot split or truncate it.
-        remove_comments=True,
-        remove_pis=True,
-        # We decode to text ourselves (and scan that text for DOCTYPE) before handing
-        # UTF-8 to lxml; forcing the encoding makes lxml parse exactly what we scanned,
-        # whatever the XML declaration claims.
-        encoding="utf-8",
-    )
-
-
 def _decode_document(document: bytes | str, max_bytes: int) -> str:
     if isinstance(document, str):
         # Each character is at least one byte: a cheap check before encoding a huge string.
@@ -310,24 +289,26 @@ def _parse_xml(text: str) -> etree._Element:
     # Refused before parsing: no DTD of any kind is legitimate in SAML metadata, and
     # not parsing it at all is the only defence that does not depend on parser flags
     # (XXE, billion laughs, parameter-entity tricks; pysaml2 CVE-2016-10149).
-    if _DOCTYPE_RE.search(text):
+    declaration = dtd_declaration(text)
+    if declaration == "DOCTYPE":
         raise MetadataError(
             "The metadata contains a DOCTYPE declaration, which Portico refuses for security reasons.",
             code="doctype",
         )
-    if _ENTITY_RE.search(text):
+    if declaration == "ENTITY":
         raise MetadataError(
             "The metadata contains an ENTITY declaration, which Portico refuses for security reasons.",
             code="doctype",
         )
     try:
-        root = etree.fromstring(text.encode("utf-8"), parser=_hardened_parser())
+        # Dropping comments and PIs at parse time keeps text nodes whole, so a comment
+        # inside <X509Certificate> cannot split or truncate it.
+        root = etree.fromstring(text.encode("utf-8"), parser=hardened_parser(keep_comments=False))
     except etree.XMLSyntaxError as exc:
         detail = f" (line {exc.lineno}: {exc.msg})" if exc.lineno else ""
         raise MetadataError(f"This file is not well-formed XML{detail}.", code="not_xml") from None
     # Belt and braces: the scan above should have caught any DTD.
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    if has_dtd(root):
         raise MetadataError(
             "The metadata contains a DOCTYPE declaration, which Portico refuses for security reasons.",
             code="doctype",

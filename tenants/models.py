@@ -1,6 +1,8 @@
 """Public-schema models: tenants, their host names and email domains, and cross-tenant queues."""
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -149,3 +151,30 @@ class OutboundEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {', '.join(self.to)}"
+
+
+class SetupLink(models.Model):
+    """A one-time link support staff send a new tenant's first Client Administrator, who has no
+    way to sign in before the tenant's SSO works. Only the token's SHA-256 is kept: the link is
+    shown once to the support person and e-mailed to the customer, never stored."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="setup_links")
+    email = models.EmailField()
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "set-up link"
+
+    def __str__(self) -> str:
+        return f"set-up link for {self.email} → {self.tenant.slug}"
+
+    @staticmethod
+    def token_digest(token: str) -> str:
+        return hashlib.sha256((token or "").encode()).hexdigest()

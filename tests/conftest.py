@@ -42,13 +42,19 @@ def idp_servers() -> Iterator[dict]:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker, idp_servers):  # noqa: F811 - extends pytest-django's
+def django_db_setup(request, django_test_environment, django_db_modify_db_settings, django_db_blocker, idp_servers):
+    """The test database, always (pytest-django's own creates it only when a collected test asks for
+    `db`, and tests that cross a process boundary use `committed_db` instead), with the session tenants."""
+    from django.test.utils import setup_databases, teardown_databases
+
     from provisioning.services import property_create
     from sso.services import idp_configure_from_metadata
     from tenants.models import Tenant
     from tenants.services import public_tenant_ensure, tenant_create
 
+    verbosity = request.config.option.verbose
     with django_db_blocker.unblock():
+        db_cfg = setup_databases(verbosity=verbosity, interactive=False, aliases={"default"}, serialized_aliases=set())
         public_tenant_ensure()
         for slug, spec in TENANTS.items():
             if Tenant.objects.filter(slug=slug).exists():
@@ -61,6 +67,12 @@ def django_db_setup(django_db_setup, django_db_blocker, idp_servers):  # noqa: F
             idp_configure_from_metadata(tenant=tenant, document=idp_servers[slug].idp.metadata_xml(),
                                         actor="test-setup")
         connection.set_schema_to_public()
+    yield
+    with django_db_blocker.unblock():
+        try:
+            teardown_databases(db_cfg, verbosity=verbosity)
+        except Exception as exc:  # a straggling connection only leaves a database the next run replaces
+            request.node.warn(pytest.PytestWarning(f"Could not drop the test database: {exc!r}"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Factories for tenant users and New User requests (each enters the tenant's schema itself)."""
+"""Factories for tenant users and New User requests, and a membership look-up (each enters the tenant's schema)."""
 from __future__ import annotations
 
 import itertools
@@ -40,6 +40,15 @@ def member_create(
         membership = Membership.objects.create(user=user, state=state, access_level=access_level, origin=origin)
         membership.properties.set(Property.objects.filter(code__in=list(properties)))
     return user
+
+
+def membership_find(email: str, tenant: str = "acme") -> Membership | None:
+    """The membership of the user with this username, with `property_codes` (a set) read while in the schema."""
+    with schema_context(tenant):
+        m = Membership.objects.select_related("user").filter(user__username=email).first()
+        if m is not None:
+            m.property_codes = set(m.properties.values_list("code", flat=True))
+        return m
 
 
 def property_ids(tenant: str, *codes: str) -> list[int]:

@@ -11,17 +11,9 @@ from django_tenants.utils import schema_context
 from provisioning.models import AccessLevel, Membership
 from provisioning.services import user_provision_from_assertion
 from tenants.models import AuditEvent, NewUserRequest, OutboundEmail
-from tests.provisioning.factories import new_user_request_create
+from tests.provisioning.factories import membership_find, new_user_request_create
 
 CHANGELIST = "/admin/tenants/newuserrequest/"
-
-
-def _membership(email: str, tenant: str = "acme") -> Membership | None:
-    with schema_context(tenant):
-        m = Membership.objects.select_related("user").filter(user__username=email).first()
-        if m is not None:
-            m.property_codes = set(m.properties.values_list("code", flat=True))
-        return m
 
 
 def test_the_queue_lists_requests_of_every_tenant_with_filters_and_search(acme, globex, support_client):
@@ -62,12 +54,12 @@ def test_approving_one_request_grants_its_access_in_the_tenant_schema_and_queues
     assert row.decided_at is not None
     assert row.decision_changes["user_created"] is True
     assert row.decision_changes["changes"]["access_level"] == ["", "property-manager"]
-    membership = _membership("approve.me@acme.example")
+    membership = membership_find("approve.me@acme.example")
     assert membership.state == Membership.State.ACTIVE
     assert membership.access_level == AccessLevel.PROPERTY_MANAGER
     assert membership.property_codes == {"harbour-view", "elm-court"}
     assert membership.origin == Membership.Origin.REQUEST
-    assert _membership("approve.me@acme.example", tenant="globex") is None
+    assert membership_find("approve.me@acme.example", tenant="globex") is None
     assert AuditEvent.objects.filter(action="new_user_request.approve", target=row.email,
                                      actor="support:ana@portico.example").exists()
     to_user = [m for m in mail.outbox if m.to == ["approve.me@acme.example"]]
@@ -89,7 +81,7 @@ def test_approving_a_waiting_room_user_lets_them_in(acme, support_client):
         user_provision_from_assertion(tenant=acme, email="in.the.room@acme.example", first_name="In")
     row = new_user_request_create(email="in.the.room@acme.example")
     support_client.post(f"{CHANGELIST}{row.pk}/approve/")
-    membership = _membership("in.the.room@acme.example")
+    membership = membership_find("in.the.room@acme.example")
     assert membership.state == Membership.State.ACTIVE and membership.access_level == "technician"
     row.refresh_from_db()
     assert row.decision_changes["user_created"] is False
@@ -110,7 +102,7 @@ def test_rejecting_one_request_asks_for_a_reason_and_emails_the_requester(
     assert row.status == NewUserRequest.Status.REJECTED
     assert row.rejection_reason == "Not one of your contractors."
     assert row.decided_by_label == "support:ana@portico.example" and row.decided_at is not None
-    assert _membership("reject.me@acme.example") is None
+    assert membership_find("reject.me@acme.example") is None
     [message] = mail.outbox
     assert message.to == ["pete.manager@acme.example"]
     assert "Not approved" in message.subject and "Not one of your contractors." in message.body
@@ -127,9 +119,9 @@ def test_bulk_approve_decides_each_selected_request(acme, globex, support_client
     assert "Approved 3 requests." in response.content.decode()
     assert set(NewUserRequest.objects.filter(pk__in=[r.pk for r in rows]).values_list("status", flat=True)) == {
         "approved"}
-    assert _membership("bulk.0@acme.example").state == Membership.State.ACTIVE
-    assert _membership("bulk.g@globex.example", tenant="globex").state == Membership.State.ACTIVE
-    assert _membership("bulk.g@globex.example", tenant="acme") is None
+    assert membership_find("bulk.0@acme.example").state == Membership.State.ACTIVE
+    assert membership_find("bulk.g@globex.example", tenant="globex").state == Membership.State.ACTIVE
+    assert membership_find("bulk.g@globex.example", tenant="acme") is None
 
 
 def test_bulk_reject_goes_through_a_reason_page(acme, support_client):
@@ -155,7 +147,7 @@ def test_a_decided_request_is_not_decided_again(acme, support_client):
     assert "was rejected already" in response.content.decode()
     row.refresh_from_db()
     assert row.status == NewUserRequest.Status.REJECTED
-    assert _membership("once@acme.example") is None
+    assert membership_find("once@acme.example") is None
     bulk = support_client.post(CHANGELIST, {"action": "approve_selected", "_selected_action": [row.pk]}, follow=True)
     assert "not approved: The request for once@acme.example was rejected already." in bulk.content.decode()
 

@@ -8,36 +8,27 @@ from django_tenants.utils import schema_context
 
 from provisioning.models import AccessLevel, Membership
 from tenants.models import AuditEvent
-
-
-def _membership(email: str, tenant: str = "acme") -> Membership | None:
-    with schema_context(tenant):
-        return Membership.objects.select_related("user").filter(user__username=email).first()
-
-
-def _property_codes(email: str, tenant: str = "acme") -> set[str]:
-    with schema_context(tenant):
-        return set(Membership.objects.get(user__username=email).properties.values_list("code", flat=True))
+from tests.provisioning.factories import membership_find
 
 
 def test_member_add_pre_provisions_an_active_member_with_level_and_properties(acme, capsys):
     call_command("member_add", "acme", "--email", "  Ada.Lovelace@ACME.example ", "--first-name", "Ada",
                  "--last-name", "Lovelace", "--access-level", "property-manager", "--property", "harbour-view",
                  "--property", "Elm Court")
-    membership = _membership("ada.lovelace@acme.example")
+    membership = membership_find("ada.lovelace@acme.example")
     assert membership.state == Membership.State.ACTIVE
     assert membership.access_level == AccessLevel.PROPERTY_MANAGER
     assert membership.origin == Membership.Origin.PRE_PROVISIONED
     assert membership.user.first_name == "Ada" and membership.user.last_name == "Lovelace"
     assert not membership.user.has_usable_password()
-    assert _property_codes("ada.lovelace@acme.example") == {"harbour-view", "elm-court"}
+    assert membership.property_codes == {"harbour-view", "elm-court"}
     assert "Added ada.lovelace@acme.example to tenant acme as Property Manager" in capsys.readouterr().out
     assert AuditEvent.objects.filter(action="member.add", target="ada.lovelace@acme.example", actor="cli").exists()
 
 
 def test_member_add_accepts_the_access_level_by_name(acme):
     call_command("member_add", "acme", "--email", "cal@acme.example", "--access-level", "Client Administrator")
-    assert _membership("cal@acme.example").access_level == AccessLevel.CLIENT_ADMINISTRATOR
+    assert membership_find("cal@acme.example").access_level == AccessLevel.CLIENT_ADMINISTRATOR
 
 
 def test_member_add_twice_is_idempotent(acme, capsys):
@@ -57,9 +48,9 @@ def test_member_add_again_with_other_access_updates_it(acme):
                  "--property", "harbour-view")
     call_command("member_add", "acme", "--email", "ULF@acme.example", "--access-level", "property-manager",
                  "--property", "elm-court")
-    membership = _membership("ulf@acme.example")
+    membership = membership_find("ulf@acme.example")
     assert membership.access_level == AccessLevel.PROPERTY_MANAGER
-    assert _property_codes("ulf@acme.example") == {"elm-court"}
+    assert membership.property_codes == {"elm-court"}
 
 
 def test_member_add_lets_a_waiting_room_user_in(acme):
@@ -67,16 +58,16 @@ def test_member_add_lets_a_waiting_room_user_in(acme):
 
     with schema_context("acme"):
         user_provision_from_assertion(tenant=acme, email="wes@acme.example", first_name="Wes", last_name="W")
-    assert _membership("wes@acme.example").state == Membership.State.WAITING_ROOM
+    assert membership_find("wes@acme.example").state == Membership.State.WAITING_ROOM
     call_command("member_add", "acme", "--email", "wes@acme.example", "--access-level", "technician",
                  "--property", "harbour-view")
-    assert _membership("wes@acme.example").state == Membership.State.ACTIVE
+    assert membership_find("wes@acme.example").state == Membership.State.ACTIVE
 
 
 def test_member_add_rejects_an_unknown_access_level_and_creates_nobody(acme):
     with pytest.raises(CommandError, match=r"Unknown access level 'janitor'\. Choose one of: technician"):
         call_command("member_add", "acme", "--email", "jan@acme.example", "--access-level", "janitor")
-    assert _membership("jan@acme.example") is None
+    assert membership_find("jan@acme.example") is None
 
 
 def test_member_add_rejects_unknown_properties_naming_them_and_the_known_ones(acme):
@@ -84,7 +75,7 @@ def test_member_add_rejects_unknown_properties_naming_them_and_the_known_ones(ac
                                            r"Known properties: elm-court \(Elm Court\), harbour-view"):
         call_command("member_add", "acme", "--email", "nel@acme.example", "--access-level", "technician",
                      "--property", "harbour-view", "--property", "Nowhere Towers")
-    assert _membership("nel@acme.example") is None
+    assert membership_find("nel@acme.example") is None
 
 
 def test_member_add_does_not_see_another_tenants_properties(acme, globex):

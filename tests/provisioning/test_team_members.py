@@ -7,15 +7,7 @@ from django_tenants.utils import schema_context
 from provisioning.models import AccessLevel, Membership
 from provisioning.services import user_provision_from_assertion
 from tenants.models import AuditEvent, NewUserRequest
-from tests.provisioning.factories import member_create, property_ids
-
-
-def _membership(email: str, tenant: str = "acme") -> Membership | None:
-    with schema_context(tenant):
-        m = Membership.objects.select_related("user").filter(user__username=email).first()
-        if m is not None:
-            m.property_codes = set(m.properties.values_list("code", flat=True))
-        return m
+from tests.provisioning.factories import member_create, membership_find, property_ids
 
 
 def test_only_client_administrators_open_team_members(acme_pm, acme_tech, acme_ca, as_member):
@@ -42,7 +34,7 @@ def test_adding_a_team_member_pre_provisions_them_without_support_approval(
         response = client.post("/team/", {"email": "Britta.Simon@acme.example", "first_name": "Britta",
                                           "last_name": "Simon", "access_level": "client-administrator"})
     assert response.status_code == 302 and response["Location"] == "/team/"
-    membership = _membership("britta.simon@acme.example")
+    membership = membership_find("britta.simon@acme.example")
     assert membership.state == Membership.State.ACTIVE
     assert membership.access_level == AccessLevel.CLIENT_ADMINISTRATOR
     assert membership.last_sso_at is None
@@ -55,7 +47,7 @@ def test_adding_a_team_member_pre_provisions_them_without_support_approval(
     # it takes effect at their next SSO
     with schema_context("acme"):
         user = user_provision_from_assertion(tenant=acme, email="britta.simon@acme.example")
-    assert _membership(user.username).state == Membership.State.ACTIVE
+    assert membership_find(user.username).state == Membership.State.ACTIVE
 
 
 def test_adding_checks_domain_and_needs_properties_below_client_administrator(acme, acme_ca, as_member):
@@ -68,35 +60,35 @@ def test_adding_checks_domain_and_needs_properties_below_client_administrator(ac
                                       "access_level": "technician"})
     assert response.context["form"].errors["properties"] == ["Choose at least one property for Technician access."]
     assert 'id="add_properties_errors"' in response.content.decode()
-    assert _membership("x@acme.example") is None
+    assert membership_find("x@acme.example") is None
 
 
 def test_a_client_administrator_gives_a_waiting_room_user_access_by_changing_their_level(
         acme, acme_ca, acme_waiting, as_member):
-    membership = _membership(acme_waiting.username)
+    membership = membership_find(acme_waiting.username)
     client = as_member(acme_ca)
     assert "Give access" in client.get(f"/team/{membership.pk}/").content.decode()
     response = client.post(f"/team/{membership.pk}/", {"access_level": "technician",
                                                        "properties": property_ids("acme", "elm-court")})
     assert response.status_code == 302
-    after = _membership(acme_waiting.username)
+    after = membership_find(acme_waiting.username)
     assert after.state == Membership.State.ACTIVE and after.access_level == "technician"
     assert after.property_codes == {"elm-court"}
     assert AuditEvent.objects.filter(action="member.access_change", target=acme_waiting.username).exists()
 
 
 def test_a_client_administrator_changes_a_members_access_level(acme, acme_ca, acme_pm, as_member):
-    membership = _membership(acme_pm.username)
+    membership = membership_find(acme_pm.username)
     response = as_member(acme_ca).post(f"/team/{membership.pk}/", {
         "access_level": "technician", "properties": property_ids("acme", "harbour-view", "elm-court")})
     assert response.status_code == 302
-    after = _membership(acme_pm.username)
+    after = membership_find(acme_pm.username)
     assert after.access_level == AccessLevel.TECHNICIAN
     assert after.property_codes == {"harbour-view", "elm-court"}
 
 
 def test_a_client_administrator_cannot_lower_or_remove_themselves(acme, acme_ca, as_member):
-    own = _membership(acme_ca.username)
+    own = membership_find(acme_ca.username)
     client = as_member(acme_ca)
     response = client.post(f"/team/{own.pk}/", {"access_level": "technician",
                                                 "properties": property_ids("acme", "elm-court")})
@@ -104,27 +96,27 @@ def test_a_client_administrator_cannot_lower_or_remove_themselves(acme, acme_ca,
     assert "can't lower your own access level" in response.context["form"].errors["access_level"][0]
     response = client.post(f"/team/{own.pk}/remove/")
     assert response.status_code == 400 and "remove your own access" in response.content.decode()
-    assert _membership(acme_ca.username).state == Membership.State.ACTIVE
+    assert membership_find(acme_ca.username).state == Membership.State.ACTIVE
 
 
 def test_removing_a_member_takes_their_access_away_at_once(acme, acme_ca, acme_pm, as_member):
-    membership = _membership(acme_pm.username)
+    membership = membership_find(acme_pm.username)
     pm_client = as_member(acme_pm)
     assert pm_client.get("/").status_code == 200
     ca_client = as_member(acme_ca)
     assert "Remove access for" in ca_client.get(f"/team/{membership.pk}/remove/").content.decode()
     assert ca_client.post(f"/team/{membership.pk}/remove/").status_code == 302
-    assert _membership(acme_pm.username).state == Membership.State.DISABLED
+    assert membership_find(acme_pm.username).state == Membership.State.DISABLED
     assert pm_client.get("/").headers["Location"] == "/waiting-room/"
     assert AuditEvent.objects.filter(action="member.remove", target=acme_pm.username).exists()
     with schema_context("acme"):
         user_provision_from_assertion(tenant=acme, email=acme_pm.username)
-    assert _membership(acme_pm.username).state == Membership.State.DISABLED
+    assert membership_find(acme_pm.username).state == Membership.State.DISABLED
 
 
 def test_another_tenants_client_administrator_cannot_reach_this_tenants_members(acme, globex, acme_pm, as_member):
     globex_ca = member_create(tenant="globex", access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=())
-    membership = _membership(acme_pm.username)
+    membership = membership_find(acme_pm.username)
     client = as_member(globex_ca, "globex")
     assert acme_pm.email not in client.get("/team/").content.decode()
     # the id of an acme membership means nothing (or someone else) in globex's schema

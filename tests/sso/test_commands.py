@@ -2,67 +2,27 @@
 from __future__ import annotations
 
 import base64
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from sso.models import IdentityProvider, IdpCertificate
+from sso.models import IdentityProvider
 from sso.sp import sp_endpoints
-from sso.testidp.idp import TestIdP
 from sso.testidp.keys import generate_keypair
 from tenants.models import EmailDomain
+from tests.sso.helpers import FIXTURES, REPO, certificate_text, configuration_state, metadata_server
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("PORTICO_SHARED_DIR") or REPO.parent / "shared") / "fixtures"
 NOW = datetime.now(UTC)
 ENTRA_LOGIN = "https://login.microsoftonline.com/0b1c/saml2"
 ENTRA_ID = "https://sts.windows.net/0b1c/"
-
-
-def state(tenant) -> tuple:
-    idp = list(IdentityProvider.objects.filter(tenant=tenant).values())
-    certificates = sorted(IdpCertificate.objects.filter(idp__tenant=tenant).values_list("fingerprint_sha256", "pem"))
-    return idp, certificates, sorted(EmailDomain.objects.values_list("domain", "tenant_id"))
-
-
-@contextmanager
-def metadata_server(routes: dict[str, tuple[int, bytes]]) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            status, body = routes.get(self.path, (404, b"not found"))
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> str:
     path = tmp_path / name
     path.write_bytes(data.encode() if isinstance(data, str) else data)
     return str(path)
-
-
-@pytest.fixture
-def test_idp() -> TestIdP:
-    return TestIdP("http://idp.test")
 
 
 # --- the three ways -----------------------------------------------------------------------------------------
@@ -121,10 +81,10 @@ def test_manual_entry_with_base64_and_raw_certificate_files(acme, tmp_path):
 
 
 def _refused(tenant, *args: str, match: str) -> None:
-    before = state(tenant)
+    before = configuration_state(tenant)
     with pytest.raises(CommandError, match=match):
         call_command("sso_configure", *args)
-    assert state(tenant) == before
+    assert configuration_state(tenant) == before
 
 
 def test_unknown_tenant_is_refused(db):
@@ -168,13 +128,8 @@ def test_a_missing_metadata_file_is_refused(acme, tmp_path):
     ("EXPIRED", "The certificate expired on"),
 ], ids=["garbage", "private-key", "expired"])
 def test_a_bad_certificate_file_is_refused_with_the_reason(acme, tmp_path, certificate, message):
-    if certificate == "PRIVATE_KEY":
-        certificate = generate_keypair().key_pem
-    elif certificate == "EXPIRED":
-        certificate = generate_keypair(valid_from=NOW - timedelta(days=90),
-                                       valid_until=NOW - timedelta(days=3)).cert_pem
     _refused(acme, "acme", "--sso-url", ENTRA_LOGIN, "--idp-entity-id", ENTRA_ID,
-             "--certificate-file", write(tmp_path, "cert.cer", certificate), match=message)
+             "--certificate-file", write(tmp_path, "cert.cer", certificate_text(certificate)), match=message)
 
 
 def test_a_metadata_url_that_does_not_answer_is_refused(acme, settings):

@@ -4,64 +4,23 @@ Every refusal must leave the IdP, its certificates and the email domains exactly
 """
 from __future__ import annotations
 
-import os
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from sso.errors import SsoConfigError
-from sso.models import IdentityProvider, IdpCertificate
+from sso.models import IdentityProvider
 from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual
 from sso.testidp.idp import TestIdP
 from sso.testidp.keys import generate_keypair
 from tenants.models import AuditEvent, EmailDomain
+from tests.sso.helpers import FIXTURES, certificate_text, configuration_state, metadata_server
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("PORTICO_SHARED_DIR") or REPO.parent / "shared") / "fixtures"
 NOW = datetime.now(UTC)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
-
-
-def state(tenant) -> tuple:
-    """Everything a refused configuration must leave untouched."""
-    idp = list(IdentityProvider.objects.filter(tenant=tenant).values())
-    certificates = sorted(IdpCertificate.objects.filter(idp__tenant=tenant).values_list("fingerprint_sha256", "pem"))
-    domains = sorted(EmailDomain.objects.values_list("domain", "tenant_id"))
-    return idp, certificates, domains
-
-
-@contextmanager
-def metadata_server(routes: dict[str, tuple[int, bytes]]) -> Iterator[str]:
-    """A real HTTP server on loopback; `routes` maps a path to (status, body) and may change while it runs."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-            status, body = routes.get(self.path, (404, b"not found"))
-            self.send_response(status)
-            self.send_header("Content-Type", "application/samlmetadata+xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def closed_port_url() -> str:
@@ -71,11 +30,6 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/metadata.xml"
-
-
-@pytest.fixture
-def test_idp() -> TestIdP:
-    return TestIdP("http://idp.test")
 
 
 @pytest.fixture
@@ -145,29 +99,29 @@ def test_upload_with_email_domains_adds_them_in_the_same_transaction(acme, test_
 )
 def test_invalid_metadata_is_refused_with_a_specific_message_and_saves_nothing(acme, configured, document, code,
                                                                                  message):
-    before = state(acme)
+    before = configuration_state(acme)
     with pytest.raises(SsoConfigError, match=message) as caught:
         idp_configure_from_metadata(tenant=acme, document=document, actor="test", email_domains=["new.example"])
     assert caught.value.code == code and caught.value.field == "metadata"
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_metadata_whose_certificates_have_all_expired_is_refused(acme, configured):
     expired = TestIdP("http://idp.test", keypair=generate_keypair(
         valid_from=NOW - timedelta(days=800), valid_until=NOW - timedelta(days=5)))
-    before = state(acme)
+    before = configuration_state(acme)
     with pytest.raises(SsoConfigError, match="Every signing certificate in the metadata has expired") as caught:
         idp_configure_from_metadata(tenant=acme, document=expired.metadata_xml(), actor="test")
     assert caught.value.code == "all_certificates_expired"
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_an_email_domain_owned_by_another_tenant_is_refused_and_nothing_is_saved(acme, globex, test_idp):
-    before = state(acme)
+    before = configuration_state(acme)
     with pytest.raises(SsoConfigError, match="Email domain globex.example already signs in through tenant globex"):
         idp_configure_from_metadata(tenant=acme, document=test_idp.metadata_xml(), actor="test",
                                     email_domains=["new-acme.example", "GLOBEX.example"])
-    assert state(acme) == before
+    assert configuration_state(acme) == before
     assert not EmailDomain.objects.filter(domain="new-acme.example").exists()
 
 
@@ -195,7 +149,7 @@ def test_real_entra_metadata_imports_from_a_url(acme, settings):
 
 def test_a_loopback_metadata_url_is_refused_outside_development(acme, configured, test_idp, settings):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = False
-    before = state(acme)
+    before = configuration_state(acme)
     with metadata_server({"/fm.xml": (200, test_idp.metadata_xml().encode())}) as base:
         port = base.rsplit(":", 1)[1]
         with pytest.raises(SsoConfigError, match="private or loopback address") as caught:
@@ -203,34 +157,34 @@ def test_a_loopback_metadata_url_is_refused_outside_development(acme, configured
         assert caught.value.code == "private_address" and caught.value.field == "metadata_url"
         with pytest.raises(SsoConfigError, match="must start with https://"):
             idp_configure_from_url(tenant=acme, url=f"{base}/fm.xml", actor="test")
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_a_metadata_url_that_does_not_answer_is_refused(acme, configured, settings):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = True
-    before = state(acme)
+    before = configuration_state(acme)
     with pytest.raises(SsoConfigError, match="The metadata URL refused the connection") as caught:
         idp_configure_from_url(tenant=acme, url=closed_port_url(), actor="test")
     assert caught.value.code == "fetch_failed"
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_a_metadata_url_answering_404_is_refused(acme, configured, settings):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = True
-    before = state(acme)
+    before = configuration_state(acme)
     with metadata_server({}) as base:
         with pytest.raises(SsoConfigError, match="The metadata URL answered HTTP 404"):
             idp_configure_from_url(tenant=acme, url=f"{base}/missing.xml", actor="test")
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_a_metadata_url_serving_something_else_is_refused(acme, configured, settings):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = True
-    before = state(acme)
+    before = configuration_state(acme)
     with metadata_server({"/login": (200, b"<html><body>Please sign in</body></html>")}) as base:
         with pytest.raises(SsoConfigError, match="This file is not SAML metadata"):
             idp_configure_from_url(tenant=acme, url=f"{base}/login", actor="test")
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 # --- manual entry ------------------------------------------------------------------------------------------
@@ -267,18 +221,14 @@ def test_manual_entry_accepts_two_certificates_during_a_rotation(acme):
     ids=["garbage", "private-key", "expired", "empty"],
 )
 def test_manual_entry_refuses_what_is_not_a_current_certificate(acme, configured, certificate, message):
-    if certificate == "PRIVATE_KEY":
-        certificate = generate_keypair().key_pem
-    elif certificate == "EXPIRED":
-        certificate = generate_keypair(valid_from=NOW - timedelta(days=400),
-                                       valid_until=NOW - timedelta(days=1)).cert_pem
-    before = state(acme)
+    certificate = certificate_text(certificate)
+    before = configuration_state(acme)
     with pytest.raises(SsoConfigError, match=message) as caught:
         idp_configure_manual(tenant=acme, sso_url="https://login.microsoftonline.com/1234/saml2",
                              entity_id="https://sts.windows.net/1234/",
                              certificates=[certificate] if certificate else [], actor="test")
     assert caught.value.field == "certificate"
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 @pytest.mark.parametrize(
@@ -287,12 +237,12 @@ def test_manual_entry_refuses_what_is_not_a_current_certificate(acme, configured
      ("https://login.microsoftonline.com/1234/saml2", "  ", "entity_id")],
 )
 def test_manual_entry_refuses_a_bad_sso_url_or_a_missing_entity_id(acme, configured, sso_url, entity_id, field):
-    before = state(acme)
+    before = configuration_state(acme)
     with pytest.raises(SsoConfigError) as caught:
         idp_configure_manual(tenant=acme, sso_url=sso_url, entity_id=entity_id,
                              certificates=[generate_keypair().cert_pem], actor="test")
     assert caught.value.field == field
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 # --- the same through Django admin (support staff on the central host) ------------------------------------------
@@ -350,15 +300,14 @@ def test_admin_configures_from_an_upload_through_the_same_service(acme, support_
 def test_admin_configure_refusals_show_the_reason_and_save_nothing(acme, support_client, settings, data,
                                                                    field_message):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = False
-    if data.get("certificate") == "EXPIRED":
-        data = {**data, "certificate": generate_keypair(valid_from=NOW - timedelta(days=30),
-                                                        valid_until=NOW - timedelta(days=1)).cert_pem}
+    if "certificate" in data:
+        data = {**data, "certificate": certificate_text(data["certificate"])}
     idp = IdentityProvider.objects.get(tenant=acme)
-    before = state(acme)
+    before = configuration_state(acme)
     response = support_client.post(f"/admin/sso/identityprovider/{idp.pk}/configure/", data)
     assert response.status_code == 200
     assert field_message in response.content.decode()
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_admin_connects_a_tenant_without_an_idp(acme, support_client, test_idp):
@@ -436,12 +385,12 @@ def test_admin_tenant_page_refuses_an_email_domain_of_another_tenant(acme, globe
         data.update({f"email_domains-{index}-id": str(row.pk), f"email_domains-{index}-tenant": str(acme.pk),
                      f"email_domains-{index}-domain": row.domain})
     new = len(email_domains)
-    before = state(acme)
+    before = configuration_state(acme)
     response = support_client.post(f"/admin/tenants/tenant/{acme.pk}/change/",
                                     {**data, f"email_domains-{new}-domain": "GLOBEX.example"})
     assert response.status_code == 200
     assert "Email domain globex.example already signs in through tenant globex" in response.content.decode()
-    assert state(acme) == before
+    assert configuration_state(acme) == before
     response = support_client.post(f"/admin/tenants/tenant/{acme.pk}/change/",
                                    {**data, f"email_domains-{new}-domain": "acme-admin.example"})
     assert response.status_code == 302

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from sso import metadata as metadata_module
 from sso.metadata import (
@@ -30,6 +29,7 @@ from sso.metadata import (
     idp_metadata_parse,
     is_forbidden_address,
 )
+from sso.testidp.keys import generate_keypair
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("PORTICO_SHARED_DIR") or REPO.parent / "shared")
@@ -50,19 +50,10 @@ def make_certificate(
     not_before: datetime = NOW - timedelta(days=30),
     not_after: datetime = NOW + timedelta(days=365),
     common_name: str = "Test IdP Signing",
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .sign(key, hashes.SHA256())
-    )
+) -> tuple[x509.Certificate, PrivateKeyTypes]:
+    pair = generate_keypair(common_name, valid_from=not_before, valid_until=not_after)
+    cert = x509.load_pem_x509_certificate(pair.cert_pem.encode("ascii"))
+    key = serialization.load_pem_private_key(pair.key_pem.encode("ascii"), password=None)
     return cert, key
 
 

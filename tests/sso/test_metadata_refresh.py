@@ -1,13 +1,9 @@
 """Scheduled work: metadata refresh (keep the last good copy) and certificate expiry warnings (once)."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,32 +18,7 @@ from sso.tasks import REFRESH_MAX_RETRIES, refresh_all_metadata, refresh_metadat
 from sso.testidp.idp import TestIdP
 from sso.testidp.keys import generate_keypair
 from tenants.models import OutboundEmail
-
-
-@contextmanager
-def metadata_server(routes: dict[str, tuple[int, bytes]]) -> Iterator[tuple[str, list[str]]]:
-    """A real HTTP server on loopback; change `routes` while it runs. Yields (base URL, paths requested)."""
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            hits.append(self.path)
-            status, body = routes.get(self.path, (404, b"not found"))
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    finally:
-        server.shutdown()
-        server.server_close()
+from tests.sso.helpers import metadata_server
 
 
 def certificates(idp: IdentityProvider) -> list[str]:
@@ -62,7 +33,7 @@ def test_refresh_picks_up_a_rotated_certificate(acme, settings):
     old = TestIdP("http://idp.test")
     rotated = TestIdP("http://idp.test", keypair=generate_keypair("Rotated"))
     routes = {"/fm.xml": (200, old.metadata_xml().encode())}
-    with metadata_server(routes) as (base, _hits):
+    with metadata_server(routes) as base:
         idp = idp_configure_from_url(tenant=acme, url=f"{base}/fm.xml", actor="test")
         routes["/fm.xml"] = (200, rotated.metadata_xml().encode())
         assert refresh_metadata.apply(args=[idp.pk]).get() == "refreshed"
@@ -80,7 +51,8 @@ def test_a_failed_refresh_keeps_the_last_good_copy_and_records_the_error(acme, s
     settings.PORTICO_METADATA_ALLOW_PRIVATE = True
     good = TestIdP("http://idp.test")
     routes = {"/fm.xml": (200, good.metadata_xml().encode())}
-    with metadata_server(routes) as (base, hits):
+    hits: list[str] = []
+    with metadata_server(routes, hits=hits) as base:
         idp = idp_configure_from_url(tenant=acme, url=f"{base}/fm.xml", actor="test")
         fetched_at, version = idp.metadata_fetched_at, idp.version
         routes["/fm.xml"] = (status, body)
@@ -99,7 +71,7 @@ def test_a_refresh_after_a_failure_clears_the_error(acme, settings):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = True
     good = TestIdP("http://idp.test")
     routes = {"/fm.xml": (200, good.metadata_xml().encode())}
-    with metadata_server(routes) as (base, _hits):
+    with metadata_server(routes) as base:
         idp = idp_configure_from_url(tenant=acme, url=f"{base}/fm.xml", actor="test")
         IdentityProvider.objects.filter(pk=idp.pk).update(metadata_refresh_error="The metadata URL answered HTTP 503.",
                                                           metadata_refresh_failed_at=timezone.now())

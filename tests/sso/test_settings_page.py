@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import re
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -24,12 +18,10 @@ from provisioning.models import AccessLevel, Membership
 from sso.models import IdentityProvider, IdpCertificate
 from sso.services import idp_configure_from_metadata, idp_configure_manual, sign_in_attempt_record
 from sso.sp import sp_endpoints
-from sso.testidp.idp import TestIdP
 from sso.testidp.keys import generate_keypair
 from tenants.models import AuditEvent, EmailDomain
+from tests.sso.helpers import FIXTURES, certificate_text, configuration_state, metadata_server
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("PORTICO_SHARED_DIR") or REPO.parent / "shared") / "fixtures"
 NOW = datetime.now(UTC)
 SETTINGS = "/sso/settings/"
 
@@ -64,34 +56,6 @@ def field_errors(page: str, field_id: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))) if match else ""
 
 
-def state(tenant) -> tuple:
-    idp = list(IdentityProvider.objects.filter(tenant=tenant).values())
-    certificates = sorted(IdpCertificate.objects.filter(idp__tenant=tenant).values_list("fingerprint_sha256", "pem"))
-    return idp, certificates, sorted(EmailDomain.objects.values_list("domain", "tenant_id"))
-
-
-@contextmanager
-def metadata_server(routes: dict[str, tuple[int, bytes]]) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            status, body = routes.get(self.path, (404, b"not found"))
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def client_admin(acme):
     return member("acme", AccessLevel.CLIENT_ADMINISTRATOR)
@@ -100,11 +64,6 @@ def client_admin(acme):
 @pytest.fixture
 def admin_client(client_admin) -> Client:
     return signed_in("acme.localhost", "acme", client_admin)
-
-
-@pytest.fixture
-def test_idp() -> TestIdP:
-    return TestIdP("http://idp.test")
 
 
 def upload(client: Client, name: str, data: bytes):
@@ -304,13 +263,13 @@ def test_manual_entry_through_the_page_with_a_raw_certificate_file_and_a_second_
 ])
 def test_invalid_metadata_upload_shows_the_specific_error_next_to_the_field_and_saves_nothing(
         acme, admin_client, name, data, message):
-    before = state(acme)
+    before = configuration_state(acme)
     response = upload(admin_client, name, data)
     assert response.status_code == 200
     page = response.content.decode()
     assert message in field_errors(page, "upload-metadata_file")
     assert 'id="configure-upload"' in page and "open" in page.split('id="configure-upload"')[0][-60:]
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 @pytest.mark.parametrize(("certificate", "message"), [
@@ -320,45 +279,41 @@ def test_invalid_metadata_upload_shows_the_specific_error_next_to_the_field_and_
     ("", "Paste the IdP's signing certificate"),
 ], ids=["garbage", "private-key", "expired", "missing"])
 def test_manual_entry_errors_show_next_to_the_certificate_and_save_nothing(acme, admin_client, certificate, message):
-    if certificate == "PRIVATE_KEY":
-        certificate = generate_keypair().key_pem
-    elif certificate == "EXPIRED":
-        certificate = generate_keypair(valid_from=NOW - timedelta(days=400),
-                                       valid_until=NOW - timedelta(days=2)).cert_pem
-    before = state(acme)
+    certificate = certificate_text(certificate)
+    before = configuration_state(acme)
     response = admin_client.post(SETTINGS, {
         "action": "manual", "manual-sso_url": "https://login.microsoftonline.com/abc/saml2",
         "manual-entity_id": "https://sts.windows.net/abc/", "manual-certificate": certificate,
     })
     assert response.status_code == 200
     assert message in field_errors(response.content.decode(), "manual-certificate")
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_a_metadata_url_that_does_not_answer_shows_the_error_and_saves_nothing(acme, admin_client, settings):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = True
-    before = state(acme)
+    before = configuration_state(acme)
     with metadata_server({}) as base:
         response = admin_client.post(SETTINGS, {"action": "url", "url-metadata_url": f"{base}/gone.xml"})
     assert "The metadata URL answered HTTP 404." in field_errors(response.content.decode(), "url-metadata_url")
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_a_loopback_metadata_url_is_refused_on_the_page(acme, admin_client, settings):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = False
-    before = state(acme)
+    before = configuration_state(acme)
     response = admin_client.post(SETTINGS, {"action": "url", "url-metadata_url": "https://localhost:1/fm.xml"})
     assert "private or loopback address" in field_errors(response.content.decode(), "url-metadata_url")
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_an_upload_over_the_cap_is_refused_before_it_is_read(acme, admin_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
-    before = state(acme)
+    before = configuration_state(acme)
     response = upload(admin_client, "huge.xml", b"<x>" + b"a" * 8000 + b"</x>")
     assert response.status_code == 413
     assert "larger than" in response.content.decode() and "Nothing was changed" in response.content.decode()
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 # --- email domains and options -------------------------------------------------------------------------------
@@ -374,19 +329,19 @@ def test_adding_and_removing_an_email_domain(acme, admin_client):
 
 
 def test_removing_another_tenants_email_domain_changes_nothing(acme, globex, admin_client):
-    before = state(acme)
+    before = configuration_state(acme)
     admin_client.post(SETTINGS, {"action": "domain_remove", "domain": "globex.example"})
-    assert state(acme) == before
+    assert configuration_state(acme) == before
     assert "globex.example is not one of your email domains." in admin_client.get(SETTINGS).content.decode()
 
 
 def test_an_email_domain_of_another_tenant_is_refused_next_to_the_field(acme, globex, admin_client):
-    before = state(acme)
+    before = configuration_state(acme)
     response = admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": "globex.example"})
     assert response.status_code == 200
     assert ("Email domain globex.example already signs in through tenant globex"
             in field_errors(response.content.decode(), "domain-domain"))
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def _options(idp: IdentityProvider, **changes: str) -> dict[str, str]:
@@ -424,11 +379,11 @@ def test_attribute_mapping_and_group_levels_are_saved_per_tenant(acme, admin_cli
 
 def test_a_client_administrator_cannot_map_a_group_to_support(acme, admin_client):
     idp = IdentityProvider.objects.get(tenant=acme)
-    before = state(acme)
+    before = configuration_state(acme)
     response = admin_client.post(SETTINGS, _options(idp, group_access_levels="abc = support"))
     assert response.status_code == 200
     assert "Line 1: &#x27;support&#x27; is not an access level you can grant" in response.content.decode()
-    assert state(acme) == before
+    assert configuration_state(acme) == before
 
 
 def test_an_empty_email_claim_list_is_refused(acme, admin_client):

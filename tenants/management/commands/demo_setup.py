@@ -10,7 +10,7 @@ from django_tenants.utils import schema_context
 
 from provisioning.models import Property
 from provisioning.services import property_create
-from sso.services import idp_configure_from_metadata
+from sso.services import idp_configure_from_metadata, idp_options_update
 from tenants.selectors import tenant_get
 from tenants.services import tenant_create
 
@@ -36,8 +36,10 @@ class Command(BaseCommand):
                 if not Property.objects.filter(code=code).exists():
                     property_create(name=name, code=code, actor="demo_setup")
         # The test IdP's key is kept in .devdata, so re-running keeps the same trust.
-        idp_configure_from_metadata(tenant=tenant, document=Path(idp_metadata).read_bytes(),
-                                    allow_idp_initiated=True, actor="demo_setup")
+        idp = idp_configure_from_metadata(tenant=tenant, document=Path(idp_metadata).read_bytes(),
+                                          allow_idp_initiated=True, actor="demo_setup")
+        # The local test IdP stands in for the customer's Entra ID, so label the button as Entra's would be.
+        idp_options_update(idp=idp, display_name="Microsoft", actor="demo_setup")
         for email, first, last, level in (("pm@demo.example", "Pat", "Manager", "property-manager"),
                                           ("admin@demo.example", "Alex", "Admin", "client-administrator")):
             call_command("member_add", DEMO_SLUG, "--email", email, "--first-name", first, "--last-name", last,

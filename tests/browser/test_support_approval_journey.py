@@ -1,0 +1,97 @@
+"""Support staff approve a New User request in Django admin; the new user is e-mailed, signs in
+again and reaches the portal home. The e-mail goes through the real Celery worker to a real
+SMTP server."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django_tenants.utils import schema_context
+from playwright.sync_api import expect
+
+from tests.browser.steps import email_first, idp_sign_in, sign_in_with_sso
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker]
+
+
+def _request_access_for(northwind, *, manager: str, email: str):
+    """What a Property Manager's New User form does (its own journey: test_property_manager_journey)."""
+    from django.contrib.auth import get_user_model
+
+    from provisioning.services import new_user_request_create
+
+    with schema_context(northwind.schema):
+        requester = get_user_model().objects.get(username=manager)
+        return new_user_request_create(tenant=northwind.tenant, requester=requester, email=email, first_name="Wes",
+                                       last_name="Waiting", access_level="technician",
+                                       properties=[northwind.properties["harbour-view"]],
+                                       from_property=northwind.properties["harbour-view"])
+
+
+def test_support_approves_a_request_in_admin_and_the_new_user_signs_in_to_the_portal(
+    journey, northwind, support_staff, celery_worker, smtp_sink,
+):
+    server = journey.server
+    manager = northwind.member_add("pete.manager", first_name="Pete", last_name="Manager",
+                                   access_level="property-manager", properties=("harbour-view",))
+    newcomer = northwind.email("wes.waiting")
+
+    # The newcomer signs in and waits; their Property Manager asks for access for them.
+    wes = journey.page()
+    sign_in_with_sso(wes, server, northwind, newcomer, first_name="Wes", last_name="Waiting")
+    expect(wes.get_by_role("heading", name="You're in the Waiting Room")).to_be_visible()
+    _request_access_for(northwind, manager=manager, email=newcomer)
+    wes.get_by_role("link", name="Check again").click()
+    expect(wes.get_by_text("Waiting for support")).to_be_visible()
+    journey.shot(wes, "01-waiting-room-request-pending")
+
+    # Support staff: Django admin on the central host, the request queue, approve.
+    staff = journey.page(viewport={"width": 1600, "height": 900})
+    staff.goto(f"{server.central}/admin/")
+    staff.get_by_label("Username").fill(support_staff["username"])
+    staff.get_by_label("Password").fill(support_staff["password"])
+    staff.get_by_role("button", name="Log in").click()
+    staff.get_by_role("link", name="New user requests").first.click()
+    by_status = staff.locator('#changelist-filter details[data-filter-title="status"]')
+    expect(by_status.locator("li.selected")).to_have_text("Pending")  # the queue opens on what waits
+    row = staff.get_by_role("row").filter(has_text=newcomer)
+    expect(row).to_contain_text("Pending")
+    expect(row).to_contain_text("Harbour View Apartments")
+    expect(row).to_contain_text("Technician")
+    journey.shot(staff, "02-admin-request-queue")
+    row.get_by_role("checkbox").check()
+    staff.get_by_role("combobox", name="Action").select_option(label="Approve selected New User requests")
+    staff.get_by_role("button", name="Go").click()
+    expect(staff.locator(".messagelist")).to_contain_text("Approved 1 request")
+    expect(row).to_have_count(0)  # gone from the pending queue
+    by_status.get_by_role("link", name="Approved").click()
+    expect(row).to_contain_text("Approved")
+    journey.shot(staff, "03-admin-approved")
+    by_status.get_by_role("link", name="All").click()
+    expect(by_status.locator("li.selected")).to_have_text("All")
+    expect(row).to_contain_text("Approved")
+
+    # The worker sends the e-mails: to the new user (with the sign-on URL) and to the requester.
+    granted = smtp_sink.wait_for(newcomer)
+    assert granted, f"no e-mail reached {newcomer}; worker log: {celery_worker.log_path}"
+    assert granted[0]["Subject"] == "You can now sign in to Northwind Properties on Portico"
+    body = granted[0].get_body(preferencelist=("plain",)).get_content()
+    assert "Technician access" in body and "Harbour View Apartments" in body
+    sign_on_url = re.search(r"http://\S+/login/", body).group(0)
+    assert sign_on_url == server.tenant(northwind.tenant, "/login/")
+    assert smtp_sink.wait_for(manager), "the requester was not told of the approval"
+
+    # The new user follows the e-mail's link in a new browser session and gets straight in.
+    wes_again = journey.page()
+    email_first(wes_again, sign_on_url, newcomer)
+    wes_again.get_by_role("link", name="Log In with Microsoft").click()
+    idp_sign_in(wes_again, newcomer, first_name="Wes", last_name="Waiting")
+    wes_again.wait_for_url(server.tenant(northwind.tenant, "/"))
+    expect(wes_again.get_by_role("heading", name="Welcome, Wes")).to_be_visible()
+    access = wes_again.locator("section", has=wes_again.get_by_role("heading", name="Your access"))
+    expect(access).to_contain_text("You have Technician access at Northwind Properties")
+    properties = wes_again.locator("section", has=wes_again.get_by_role("heading", name="Your properties"))
+    expect(properties.get_by_role("heading", name="Harbour View Apartments")).to_be_visible()
+    expect(properties.get_by_role("link", name=re.compile("Manage"))).to_have_count(0)  # technicians don't manage
+    journey.shot(wes_again, "04-portal-home")
+    journey.phone_shot(wes_again, "04-portal-home")
