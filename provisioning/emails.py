@@ -33,6 +33,11 @@ logger = logging.getLogger("portico.email")
 # connections, timeouts and DNS failures).
 RETRYABLE_SEND_ERRORS: tuple[type[BaseException], ...] = (smtplib.SMTPException, OSError)
 
+# E-mails that carry a credential (a one-time sign-in link): once delivered, the stored copy is
+# blanked so the outbox in Django admin never shows a usable link.
+REDACTED_AFTER_SENDING = frozenset({"setup_link"})
+REDACTED_BODY = "[Removed after sending: this e-mail carried a one-time sign-in link.]"
+
 
 def _render_subject(template: str, context: dict) -> str:
     try:
@@ -153,7 +158,9 @@ def outbound_email_send(*, outbound_email_id: int) -> str:
         else:
             row.sent_at = timezone.now()
             row.last_error = ""
-            row.save(update_fields=["attempts", "last_error", "sent_at"])
+            if row.kind in REDACTED_AFTER_SENDING:
+                row.body_text, row.body_html = REDACTED_BODY, ""
+            row.save(update_fields=["attempts", "last_error", "sent_at", "body_text", "body_html"])
             logger.info("e-mail %s #%s sent to %s", row.kind, row.pk, ", ".join(row.to))
             return "sent"
     logger.warning("e-mail #%s not sent (attempt %s): %s", outbound_email_id, row.attempts, failure)

@@ -9,7 +9,7 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -106,6 +106,25 @@ def waiting_room_count() -> int:
 
 def team_member_get(*, membership_id: int) -> Membership | None:
     return team_members().filter(pk=membership_id).first()
+
+
+def tenant_members_overview(*, tenant: Tenant, limit: int = 200) -> dict:
+    """For support staff on the public host: a tenant's users, counted by state, and the first `limit`
+    of them with access level and properties (enters the tenant's schema)."""
+    with schema_context(tenant.schema_name):
+        counts = {state: 0 for state in Membership.State.values}
+        for row in Membership.objects.values("state").annotate(n=Count("pk")):
+            counts[row["state"]] = row["n"]
+        members = [
+            {
+                "email": m.user.email, "name": m.user.get_full_name(), "state": m.get_state_display(),
+                "access_level": m.get_access_level_display() or "—",
+                "properties": ", ".join(p.name for p in m.properties.all()) or "—",
+                "last_sso_at": m.last_sso_at,
+            }
+            for m in team_members()[:limit]
+        ]
+    return {"counts": counts, "total": sum(counts.values()), "members": members}
 
 
 def client_admin_emails(*, tenant: Tenant) -> list[str]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from provisioning.models import AccessLevel
+from provisioning.selectors import tenant_members_overview
 from sso.errors import SsoConfigError
 from sso.forms import AttributeMappingFields, ConfigErrorMixin, OptionsForm, upload_read
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
@@ -88,7 +89,7 @@ class EmailDomainInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "status", "hosts", "email_domains_list", "sso"]
+    list_display = ["slug", "name", "status", "hosts", "email_domains_list", "sso", "members"]
     list_filter = ["status"]
     search_fields = ["slug", "name", "domains__domain", "email_domains__domain"]
     fields = ["slug", "name", "status", "brand_colour", "schema_name", "created"]
@@ -122,6 +123,16 @@ class TenantAdmin(admin.ModelAdmin):
             return format_html('<a href="{}">connect…</a>', url)
         url = reverse("admin:sso_identityprovider_change", args=[idp.pk])
         return format_html('<a href="{}">{}</a>', url, idp.display_name)
+
+    @admin.display(description="users")
+    def members(self, obj: Tenant) -> str:
+        counts = tenant_members_overview(tenant=obj, limit=0)["counts"]
+        return f"{counts['active']} active · {counts['waiting_room']} waiting · {counts['disabled']} disabled"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
+        tenant = self.get_object(request, object_id)
+        extra = {"members_overview": tenant_members_overview(tenant=tenant)} if tenant is not None else {}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
         obj.save()

@@ -40,3 +40,31 @@ def decoded_for_display(saml_response: str, *, max_bytes: int) -> str:
     except (binascii.Error, ValueError):
         return ""
     return raw[:max_bytes].decode("utf-8", errors="replace")
+
+
+_HEADLINES: dict[str, str] = {
+    "ok": "Signed in",
+    "signature_invalid": "The signature doesn't match the content",
+    "certificate_mismatch": "Signed with a certificate Portico doesn't trust for you",
+    "unsigned": "The response isn't signed",
+    "unsupported_algorithm": "The IdP signs with an algorithm Portico refuses",
+    "expired": "The response is too old, or the clocks disagree",
+    "not_yet_valid": "The response isn't valid yet: the clocks disagree",
+    "audience_mismatch": "The Identifier (Entity ID) doesn't match",
+    "destination_mismatch": "The Reply URL doesn't match",
+    "recipient_mismatch": "The Reply URL doesn't match",
+    "issuer_mismatch": "The response comes from a different identity provider",
+    "idp_initiated_disabled": "IdP-initiated sign-in is turned off",
+    "email_domain": "The email domain isn't one of yours",
+    "attribute_missing": "The IdP didn't send an email address",
+    "unknown_request": "Not an answer to a sign-in started here",
+    "replay": "This response was already used",
+    "status": "The identity provider reported an error",
+    "encrypted_assertion": "Token encryption is turned on in the IdP",
+    "too_large": "The response is too large",
+}
+
+
+def admin_headline(code: str) -> str:
+    """A short plain-words title for a sign-in outcome, above the detailed message admins see."""
+    return _HEADLINES.get(code, "The response is malformed or has been tampered with")

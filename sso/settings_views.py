@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from sso.errors import SsoConfigError
 from sso.forms import EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
+from sso.diagnosis import admin_headline
 from sso.selectors import (
     attempt_for_tenant,
     can_manage_sso,
@@ -210,5 +211,6 @@ def sign_in_attempt_detail(request: HttpRequest, reference: str) -> HttpResponse
     if attempt is None:
         raise Http404
     return render(request, "sso/attempt_detail.html", {
-        "attempt": attempt, "response_xml": response_xml_readable(attempt.response_xml),
+        "attempt": attempt, "headline": admin_headline(attempt.code),
+        "response_xml": response_xml_readable(attempt.response_xml),
     })

@@ -23,12 +23,12 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 from provisioning.selectors import membership_state
 from sso.acs import AcsResult, acs_verify
 from sso.conf import IdpNotConfigured, idp_for_sign_in, saml_config_for
-from sso.diagnosis import decoded_for_display, user_message
+from sso.diagnosis import admin_headline, decoded_for_display, user_message
 from sso.errors import SignInRejected
 from sso.models import SignInAttempt
 from sso.redirects import safe_next
 from sso.saml_guard import SamlRejected, peek_response
-from sso.selectors import attempt_for_tenant, can_manage_sso
+from sso.selectors import attempt_for_tenant, can_manage_sso, response_xml_readable
 from sso.services import sign_in_attempt_record
 from sso.sp import sp_endpoints_for_request
 from sso.sp_metadata import sp_metadata_xml
@@ -165,6 +165,10 @@ class AcsView(AssertionConsumerServiceView):
                 saml_response, "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST", outstanding)
         except Exception as exc:  # pysaml2 raises bare Exceptions for some checks
             return self._reject(request, _rejection_from_library(exc))
+        # The request is answered: forget it, as djangosaml2 does after a real sign-in.
+        OutstandingQueriesCache(request.saml_session).delete(result.request_id)
+        request.saml_session[TEST_REQUESTS_KEY] = {
+            rid: True for rid in request.saml_session.get(TEST_REQUESTS_KEY, {}) if rid != result.request_id}
         identity = result.identity
         attempt = sign_in_attempt_record(
             tenant=request.tenant, outcome=SignInAttempt.Outcome.SUCCESS, code="ok", is_test=True,
@@ -257,7 +261,10 @@ def test_result(request: HttpRequest, reference: str) -> HttpResponse:
     attempt = attempt_for_tenant(tenant=tenant, reference=reference)
     if attempt is None:
         raise Http404
-    return render(request, "sso/test_result.html", {"attempt": attempt})
+    return render(request, "sso/test_result.html", {
+        "attempt": attempt, "headline": admin_headline(attempt.code),
+        "response_xml": response_xml_readable(attempt.response_xml),
+    })
 
 
 @require_http_methods(["GET", "POST"])

@@ -223,5 +223,25 @@ def test_the_set_up_email_reaches_the_person_through_the_worker(committed_db, ce
     assert message["Subject"] == "Set up single sign-on for Acme Property Management on Portico"
     assert url in message.get_body(("plain",)).get_content()
     assert f'href="{url}"' in message.get_body(("html",)).get_content()
+    # Once delivered, the outbox in Django admin no longer holds a usable link.
+    from portal.tasks import schema_probe
+    from tenants.models import OutboundEmail
+
+    assert schema_probe.apply_async(headers={"_schema_name": "public"}).get(timeout=30)  # the send has finished
+    stored = OutboundEmail.objects.get(kind="setup_link", to=[email])
+    assert stored.sent_at is not None and url not in stored.body_text + stored.body_html
     client = client_for("acme.localhost")
     assert client.post(f"/setup/{_token(url)}/")["Location"] == "/sso/settings/"
+
+
+def test_the_setup_link_command_prints_a_working_link_and_refuses_bad_input(acme, capsys):
+    from django.core.management import CommandError, call_command
+
+    call_command("setup_link", "acme", "--email", "first.admin@acme.example")
+    url = capsys.readouterr().out.strip().splitlines()[-1]
+    assert url.startswith("http://acme.localhost:8000/setup/")
+    assert client_for("acme.localhost").post(f"/setup/{_token(url)}/")["Location"] == "/sso/settings/"
+    with pytest.raises(CommandError, match="No tenant"):
+        call_command("setup_link", "nope", "--email", "x@acme.example")
+    with pytest.raises(CommandError):
+        call_command("setup_link", "acme", "--email", "x@elsewhere.example")

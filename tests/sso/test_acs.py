@@ -64,6 +64,12 @@ def _idp_options(tenant, **options):
     idp_options_update(idp=IdentityProvider.objects.get(tenant=tenant), actor="test", **options)
 
 
+def _assert_rejected_signed_in(response, code: str) -> None:
+    """A refusal for a browser that stays signed in as someone else: their session is untouched."""
+    assert response.status_code == 403 and b"Reference" in response.content
+    assert SignInAttempt.objects.order_by("-created", "-id").first().code == code
+
+
 def _member(email: str, level: str = AccessLevel.TECHNICIAN, state: str = Membership.State.ACTIVE):
     with schema_context("acme"):
         user = get_user_model().objects.create_user(username=email, email=email)
@@ -144,6 +150,8 @@ def test_a_test_sign_in_reports_success_without_signing_anyone_in_or_up(acme, ac
     assert b"Test sign-in worked" in page.content and b"someone.new@acme.example" in page.content
     assert _acme_users() == before
     assert client.get("/api/me").json()["email"] == "ciara@acme.example"
+    # The test request is answered: the same response cannot be used again.
+    _assert_rejected_signed_in(client.post("/sso/acs/", fields), "unknown_request")
 
 
 def test_a_failed_test_sign_in_explains_the_certificate_problem(acme):

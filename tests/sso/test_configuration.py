@@ -403,3 +403,21 @@ def test_admin_audit_events_are_read_only(acme, support_client):
     assert support_client.get("/admin/tenants/auditevent/").status_code == 200
     assert support_client.get(f"/admin/tenants/auditevent/{event.pk}/change/").status_code == 200
     assert support_client.post(f"/admin/tenants/auditevent/{event.pk}/delete/").status_code == 403
+
+
+def test_admin_shows_each_tenants_users_without_mixing_tenants(acme, globex, support_client):
+    from django.contrib.auth import get_user_model
+    from django_tenants.utils import schema_context
+
+    from provisioning.models import AccessLevel, Membership
+
+    with schema_context("acme"):
+        for email, state in (("una@acme.example", "active"), ("wes@acme.example", "waiting_room")):
+            user = get_user_model().objects.create_user(username=email, email=email)
+            Membership.objects.create(user=user, state=state, access_level=AccessLevel.TECHNICIAN)
+    listing = support_client.get("/admin/tenants/tenant/").content.decode()
+    assert "1 active · 1 waiting · 0 disabled" in listing
+    page = support_client.get(f"/admin/tenants/tenant/{acme.pk}/change/").content.decode()
+    assert "una@acme.example" in page and "wes@acme.example" in page and "Waiting Room" in page
+    other = support_client.get(f"/admin/tenants/tenant/{globex.pk}/change/").content.decode()
+    assert "una@acme.example" not in other
