@@ -39,3 +39,11 @@ def sign_in_with_sso(page: Page, server: LiveServer, bt: BrowserTenant, email: s
     page.get_by_role("link", name="Log In with Microsoft").click()
     idp_sign_in(page, email, first_name=first_name, last_name=last_name)
     page.wait_for_url(re.compile(rf"^http://{re.escape(bt.tenant.primary_host)}:{server.port}/"))
+
+
+def admin_sign_in(page: Page, server: LiveServer, staff: dict[str, str]) -> None:
+    """Support staff sign in to Django admin on the central host."""
+    page.goto(f"{server.central}/admin/")
+    page.get_by_label("Username").fill(staff["username"])
+    page.get_by_label("Password").fill(staff["password"])
+    page.get_by_role("button", name="Log in").click()

@@ -11,7 +11,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.steps import idp_sign_in
+from tests.browser.steps import admin_sign_in, idp_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
@@ -42,10 +42,7 @@ def test_client_admin_connects_the_identity_provider_and_tests_sign_in(
 
     # Support staff send the customer's administrator a set-up link from the tenant's admin page.
     staff = journey.page(viewport={"width": 1600, "height": 900})
-    staff.goto(f"{server.central}/admin/")
-    staff.get_by_label("Username").fill(support_staff["username"])
-    staff.get_by_label("Password").fill(support_staff["password"])
-    staff.get_by_role("button", name="Log in").click()
+    admin_sign_in(staff, server, support_staff)
     staff.locator("tr.model-tenant").get_by_role("link", name="Tenants").click()
     staff.get_by_role("link", name=fabrikam.slug, exact=True).click()
     staff.get_by_role("link", name="Send set-up link").click()

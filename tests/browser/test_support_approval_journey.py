@@ -9,7 +9,7 @@ import pytest
 from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
-from tests.browser.steps import email_first, idp_sign_in, sign_in_with_sso
+from tests.browser.steps import admin_sign_in, email_first, idp_sign_in, sign_in_with_sso
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
@@ -47,10 +47,7 @@ def test_support_approves_a_request_in_admin_and_the_new_user_signs_in_to_the_po
 
     # Support staff: Django admin on the central host, the request queue, approve.
     staff = journey.page(viewport={"width": 1600, "height": 900})
-    staff.goto(f"{server.central}/admin/")
-    staff.get_by_label("Username").fill(support_staff["username"])
-    staff.get_by_label("Password").fill(support_staff["password"])
-    staff.get_by_role("button", name="Log in").click()
+    admin_sign_in(staff, server, support_staff)
     staff.get_by_role("link", name="New user requests").first.click()
     by_status = staff.locator('#changelist-filter details[data-filter-title="status"]')
     expect(by_status.locator("li.selected")).to_have_text("Pending")  # the queue opens on what waits
