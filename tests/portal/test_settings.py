@@ -34,3 +34,9 @@ def test_behind_a_tls_proxy_the_sp_values_use_https(acme_client, settings):
     xml = acme_client.get("/sso/metadata/", HTTP_X_FORWARDED_PROTO="https").content.decode()
     assert 'entityID="https://acme.localhost/sso/metadata/"' in xml
     assert 'Location="https://acme.localhost/sso/acs/"' in xml
+
+
+def test_the_stylesheet_is_served_by_the_app_server(public_client):
+    response = public_client.get("/static/portico/portico.css")
+    assert response.status_code == 200
+    assert b".topbar" in b"".join(response.streaming_content) if response.streaming else response.content
