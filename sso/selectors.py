@@ -12,7 +12,7 @@ from django.db.models import Exists, Min, OuterRef, QuerySet
 from django.utils import timezone
 from lxml import etree
 
-from provisioning.models import AccessLevel, Membership
+from provisioning.selectors import member_can_manage_team
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
 from sso.sp import LOGIN_PATH, sp_endpoints
 from tenants.models import Tenant
@@ -36,16 +36,9 @@ def attempt_for_tenant(*, tenant: Tenant, reference: str) -> SignInAttempt | Non
 
 
 def can_manage_sso(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """A tenant user who may see and change the tenant's SSO settings: an active Client Administrator.
-
-    Support (ranked above Client Administrator) may too. Call it in the tenant's schema.
-    """
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    membership = Membership.objects.filter(user=user).values("state", "access_level").first()
-    if membership is None or membership["state"] != Membership.State.ACTIVE:
-        return False
-    return AccessLevel.rank(membership["access_level"]) >= AccessLevel.rank(AccessLevel.CLIENT_ADMINISTRATOR)
+    """A tenant user who may see and change the tenant's SSO settings: the same people who manage
+    the team (active Client Administrators, and Support). Call it in the tenant's schema."""
+    return member_can_manage_team(user=user)
 
 
 # --- Certificates ---------------------------------------------------------------------------------
