@@ -551,3 +551,62 @@ def test_configuration_errors_are_not_rejections(idp: TestIdP) -> None:
         verify(idp, build(idp), idp_certificates=[])
     with pytest.raises(ValueError):
         verify(idp, build(idp), now=datetime.now())
+
+
+# --- one property wrong, re-signed by the IdP: each check pinned by a payload only it can refuse ---
+# The payloads above often break several properties at once (an old response is outside both time
+# windows; a wrong issuer sits on the Response and the Assertion), so removing one check would be
+# hidden by an earlier one. These are genuine IdP signatures over a document with exactly one flaw.
+
+
+def test_rejects_assertion_whose_conditions_expired_while_its_confirmation_still_holds(idp: TestIdP) -> None:
+    xml = attacks.expire_conditions_only(build(idp), idp.keypair)
+
+    error = rejected(idp, xml, RejectCode.expired)
+    assert error.detail.startswith("The assertion expired")
+
+
+def test_rejects_conditions_not_yet_valid_while_the_confirmation_holds(idp: TestIdP) -> None:
+    rejected(idp, attacks.conditions_not_yet_valid_only(build(idp), idp.keypair), RejectCode.not_yet_valid)
+
+
+def test_rejects_subject_confirmation_not_yet_valid_while_the_conditions_hold(idp: TestIdP) -> None:
+    rejected(idp, attacks.confirmation_not_yet_valid_only(build(idp), idp.keypair), RejectCode.not_yet_valid)
+
+
+@pytest.mark.parametrize("mode", ["assertion", "both"])
+def test_rejects_assertion_issued_by_another_idp_under_the_right_response_issuer(idp: TestIdP, mode: str) -> None:
+    xml = attacks.assertion_issuer_only(build(idp, **SIGNING_MODES[mode]), idp.keypair)
+
+    error = rejected(idp, xml, RejectCode.issuer_mismatch)
+    assert error.detail.startswith("The assertion was issued by")
+
+
+def test_rejects_assertion_without_issuer(idp: TestIdP) -> None:
+    rejected(idp, attacks.drop_assertion_issuer(build(idp), idp.keypair), RejectCode.issuer_mismatch)
+
+
+def test_rejects_signed_in_response_to_differing_from_the_responses(idp: TestIdP) -> None:
+    xml = attacks.mismatch_in_response_to(build(idp, **SIGNING_MODES["both"]), idp.keypair)
+
+    rejected(idp, xml, RejectCode.in_response_to_mismatch)
+
+
+@pytest.mark.parametrize("part", ["response", "assertion"])
+def test_rejects_saml_versions_other_than_2_0(idp: TestIdP, part: str) -> None:
+    xml = attacks.set_version(build(idp, **SIGNING_MODES["both"]), idp.keypair, on=part)
+
+    error = rejected(idp, xml, RejectCode.malformed)
+    assert "version 2.0" in error.detail
+
+
+def test_a_refusal_carries_what_the_document_claimed_for_the_attempt_log(idp: TestIdP) -> None:
+    xml = build(idp, audience="https://other.portico.example/sso/metadata/")
+
+    error = rejected(idp, xml, RejectCode.audience_mismatch)
+    assert error.seen is not None
+    assert (error.seen.issuer, error.seen.in_response_to, error.seen.xml) == (idp.entity_id, REQUEST_ID, xml)
+
+
+def test_input_that_cannot_be_parsed_carries_nothing_claimed(idp: TestIdP) -> None:
+    assert rejected(idp, attacks.add_doctype_xxe(build(idp)), RejectCode.doctype).seen is None
