@@ -610,3 +610,18 @@ def test_a_refusal_carries_what_the_document_claimed_for_the_attempt_log(idp: Te
 
 def test_input_that_cannot_be_parsed_carries_nothing_claimed(idp: TestIdP) -> None:
     assert rejected(idp, attacks.add_doctype_xxe(build(idp)), RejectCode.doctype).seen is None
+
+
+def test_rejects_response_without_id(idp: TestIdP) -> None:
+    root = attacks.parse(build(idp))  # only the assertion is signed, so the Response may be edited
+    del root.attrib["ID"]
+
+    assert "has no ID" in rejected(idp, attacks.serialize(root), RejectCode.malformed).detail
+
+
+def test_rejects_assertion_without_id(idp: TestIdP) -> None:
+    root = attacks.parse(build(idp, **SIGNING_MODES["response"]))
+    del root.find(f"{{{SAML_NS}}}Assertion").attrib["ID"]
+    xml = attacks.resign_with(attacks.serialize(root), idp.keypair, name_id=None)
+
+    assert "assertion has no ID" in rejected(idp, xml, RejectCode.malformed).detail
