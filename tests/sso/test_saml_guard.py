@@ -625,3 +625,12 @@ def test_rejects_assertion_without_id(idp: TestIdP) -> None:
     xml = attacks.resign_with(attacks.serialize(root), idp.keypair, name_id=None)
 
     assert "assertion has no ID" in rejected(idp, xml, RejectCode.malformed).detail
+
+
+def test_rejects_assertion_moved_below_the_response(idp: TestIdP) -> None:
+    root = attacks.parse(build(idp))
+    assertion = root.find(f"{{{SAML_NS}}}Assertion")
+    root.remove(assertion)
+    etree.SubElement(root, f"{{{attacks.SAMLP_NS}}}Extensions").append(assertion)
+
+    assert "not a direct child" in rejected(idp, attacks.serialize(root), RejectCode.signature_wrapping).detail
