@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from provisioning.services import user_provision_from_assertion

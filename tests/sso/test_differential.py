@@ -43,7 +43,7 @@ import base64
 import inspect
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
@@ -118,7 +118,7 @@ def _comment_resigned(idp: TestIdP, rid: str, ep) -> tuple[str, bool]:
 
 RESPONSE_SIGNED = {"sign_assertion": False, "sign_response": True}
 BOTH = {"sign_assertion": True, "sign_response": True}
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 VALID: dict[str, Builder] = {
     "valid_assertion_signed": _sp(),

@@ -225,7 +225,9 @@ def test_rejects_duplicate_ids(idp: TestIdP) -> None:
 
 
 def test_rejects_signature_moved_off_the_element_it_signs(idp: TestIdP) -> None:
-    rejected(idp, attacks.move_signature_to_response(build(idp)), RejectCode.signature_wrapping)
+    error = rejected(idp, attacks.move_signature_to_response(build(idp)), RejectCode.signature_wrapping)
+    # Refused by the Reference check, before signxml: the admin is told which element it names.
+    assert "instead of the element it is on" in error.detail
 
 
 def test_rejects_assertion_signature_hidden_in_advice(idp: TestIdP) -> None:
@@ -373,7 +375,8 @@ def test_rejects_comments_with_canonicalisation_that_signs_them(idp: TestIdP) ->
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0_WITH_COMMENTS,
     )
 
-    rejected(idp, xml, RejectCode.unsupported_algorithm)
+    # Named for what it is: the admin learns that "with comments" is the problem, not c14n as such.
+    assert "with comments" in rejected(idp, xml, RejectCode.unsupported_algorithm).detail
 
 
 # --- row 7: time ---
@@ -514,6 +517,14 @@ def test_rejects_doctype_hidden_in_utf16(idp: TestIdP) -> None:
 
 def test_rejects_xslt_transform(idp: TestIdP) -> None:
     rejected(idp, attacks.add_xslt_transform(build(idp)), RejectCode.unsupported_algorithm)
+
+
+def test_rejects_transform_list_other_than_enveloped_plus_exclusive_c14n(idp: TestIdP) -> None:
+    root = attacks.parse(build(idp))
+    transforms = root.find(f".//{{{DS_NS}}}Transforms")
+    etree.SubElement(transforms, f"{{{DS_NS}}}Transform", Algorithm=attacks.EXC_C14N)  # each one allowed, the list not
+
+    assert "transform list" in rejected(idp, attacks.serialize(root), RejectCode.unsupported_algorithm).detail
 
 
 def test_rejects_oversized_response(idp: TestIdP) -> None:
