@@ -429,6 +429,16 @@ def test_an_oversized_form_value_is_refused_before_decoding(acme, acme_idp):
     _assert_rejected(client, response, "too_large", _acme_users())
 
 
+def test_an_oversized_form_value_is_refused_before_any_lookup(db):
+    from tenants.services import tenant_create
+
+    tenant_create(slug="nosso", name="No SSO Ltd", actor="test")
+    client = client_for("nosso.localhost")
+    response = client.post("/sso/acs/", {"SAMLResponse": "A" * (300 * 1024 * 4 // 3), "portico_bounce": "1"})
+    assert response.status_code == 413 and b"Reference" in response.content
+    assert SignInAttempt.objects.order_by("-created", "-id").first().code == "too_large"
+
+
 def test_a_response_answers_its_request_once(acme, acme_idp):
     """After a sign-in the request is forgotten: a second fresh response to the same request is refused."""
     _member("once@acme.example")

@@ -531,6 +531,14 @@ def test_rejects_oversized_response(idp: TestIdP) -> None:
     rejected(idp, attacks.make_oversized(build(idp)), RejectCode.too_large)
 
 
+def test_rejects_a_document_one_byte_over_the_cap_whose_base64_fits(idp: TestIdP) -> None:
+    xml = build(idp).encode()
+    xml += b" " * ((3 - len(xml) % 3) % 3)  # a multiple of 3: one byte less encodes to as many characters
+    assert len(base64.b64encode(xml)) == len(base64.b64encode(xml[:-1] + b"x")) and len(xml) % 3 == 0
+
+    rejected(idp, xml, RejectCode.too_large, max_bytes=len(xml) - 1)
+
+
 def test_rejects_oversized_base64_before_decoding(idp: TestIdP) -> None:
     rejected(idp, b"", RejectCode.too_large, saml_response="A" * (600 * 1024))
 
@@ -645,3 +653,30 @@ def test_rejects_assertion_moved_below_the_response(idp: TestIdP) -> None:
     etree.SubElement(root, f"{{{attacks.SAMLP_NS}}}Extensions").append(assertion)
 
     assert "not a direct child" in rejected(idp, attacks.serialize(root), RejectCode.signature_wrapping).detail
+
+
+def _resigned(idp: TestIdP, edit) -> str:
+    return attacks.resign_with(build(idp), idp.keypair, name_id=None, edit=edit)
+
+
+def test_rejects_assertion_without_a_bearer_confirmation(idp: TestIdP) -> None:
+    def holder_of_key(root: etree._Element) -> None:
+        root.find(f".//{{{SAML_NS}}}SubjectConfirmation").set("Method", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key")
+
+    assert "bearer" in rejected(idp, _resigned(idp, holder_of_key), RejectCode.missing_subject).detail
+
+
+def test_rejects_assertion_without_conditions(idp: TestIdP) -> None:
+    def drop(root: etree._Element) -> None:
+        conditions = root.find(f".//{{{SAML_NS}}}Conditions")
+        conditions.getparent().remove(conditions)
+
+    assert "no Conditions" in rejected(idp, _resigned(idp, drop), RejectCode.audience_mismatch).detail
+
+
+def test_rejects_conditions_without_audience_restriction(idp: TestIdP) -> None:
+    def drop(root: etree._Element) -> None:
+        for restriction in root.findall(f".//{{{SAML_NS}}}AudienceRestriction"):
+            restriction.getparent().remove(restriction)
+
+    assert "AudienceRestriction" in rejected(idp, _resigned(idp, drop), RejectCode.audience_mismatch).detail
