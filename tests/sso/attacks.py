@@ -16,7 +16,7 @@ import base64
 import copy
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -275,7 +275,7 @@ def resign_with(
 
 
 def _xs_datetime(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def expire_conditions_only(xml: str, idp_keypair: KeyPair, *, ago: timedelta = timedelta(minutes=10)) -> str:
@@ -284,7 +284,7 @@ def expire_conditions_only(xml: str, idp_keypair: KeyPair, *, ago: timedelta = t
     Re-signed with the IdP's own key, so the signature, the confirmation window and everything else
     are right: only the Conditions check can refuse it.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def edit(root: etree._Element) -> None:
         conditions = _assertion(root).find(f"{{{SAML_NS}}}Conditions")
@@ -297,7 +297,7 @@ def expire_conditions_only(xml: str, idp_keypair: KeyPair, *, ago: timedelta = t
 
 def conditions_not_yet_valid_only(xml: str, idp_keypair: KeyPair, *, ahead: timedelta = timedelta(minutes=10)) -> str:
     """The Assertion's Conditions NotBefore lies ahead; the confirmation window holds. Re-signed by the IdP."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def edit(root: etree._Element) -> None:
         conditions = _assertion(root).find(f"{{{SAML_NS}}}Conditions")
@@ -309,7 +309,7 @@ def conditions_not_yet_valid_only(xml: str, idp_keypair: KeyPair, *, ahead: time
 
 def confirmation_not_yet_valid_only(xml: str, idp_keypair: KeyPair, *, ahead: timedelta = timedelta(minutes=10)) -> str:
     """The bearer SubjectConfirmationData gets a NotBefore ahead; Conditions hold. Re-signed by the IdP."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def edit(root: etree._Element) -> None:
         for data in _assertion(root).iter(f"{{{SAML_NS}}}SubjectConfirmationData"):
