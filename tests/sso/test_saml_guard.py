@@ -1,6 +1,6 @@
 """sso.saml_guard against real responses of the test IdP, signed for real and then attacked.
 
-Rows refer to /work/shared/security-checklist.md. Nothing here mocks the
+Rows refer to docs/security-checklist.md. Nothing here mocks the
 signature check: every payload is a genuine signed response, rewritten by
 tests/sso/attacks.py the way the published attack does it.
 """
