@@ -116,6 +116,8 @@ class AcsContext:
     test_requests: Collection[str]
     has_saml_session_cookie: bool
     client: ClientMeta
+    # Of `outstanding`, those issued longer ago than PORTICO_SAML_REQUEST_TTL_SECONDS.
+    expired_requests: Collection[str] = frozenset()
 
 
 # --- what comes back ---
@@ -195,7 +197,8 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
     is_test = _is_test(verified.in_response_to, context)
     try:
         identity = acs_policy_check(verified=verified, idp=idp, outstanding=context.outstanding,
-                                    email_domains=email_domains_of(tenant=context.tenant))
+                                    email_domains=email_domains_of(tenant=context.tenant),
+                                    expired_requests=context.expired_requests)
     except SignInRejected as exc:
         return _refused(context, form, exc, seen=seen, is_test=is_test)
     if is_test:
@@ -205,6 +208,7 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
 
 def acs_policy_check(
     *, verified: VerifiedResponse, idp: IdentityProvider, outstanding: Mapping[str, object], email_domains: list[str],
+    expired_requests: Collection[str] = frozenset(),
 ) -> SsoIdentity:
     """Portico's policy over a verified response, or SignInRejected. Consumes the assertion."""
     request_id = verified.in_response_to
@@ -216,6 +220,12 @@ def acs_policy_check(
                 RejectCode.unknown_request,
                 "This response answers a sign-in request that this browser did not start here, or that "
                 "has expired. Start again from the sign-in page.",
+            )
+        if request_id in expired_requests:
+            raise SignInRejected(
+                RejectCode.request_expired,
+                f"This response answers a sign-in request issued more than "
+                f"{settings.PORTICO_SAML_REQUEST_TTL_SECONDS // 60} minutes ago. Start again from the sign-in page.",
             )
     elif not idp.allow_idp_initiated:
         raise SignInRejected(

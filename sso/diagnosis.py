@@ -43,6 +43,7 @@ _MESSAGES: dict[RejectCode, tuple[str, str]] = {
     RejectCode.missing_subject: _VAGUE,
     RejectCode.lifetime_too_long: _VAGUE,
     RejectCode.unknown_request: ("This sign-in wasn't started here", RETRY),
+    RejectCode.request_expired: ("Your sign-in took too long", RETRY),
     RejectCode.idp_initiated_disabled: (
         "Please sign in from Portico",
         "Your organisation signs in from Portico's sign-in page rather than from the app tile. "
@@ -80,6 +81,7 @@ _HEADLINES: dict[RejectCode, str] = {
     RejectCode.missing_subject: _MALFORMED,
     RejectCode.lifetime_too_long: "The assertion claims to stay valid for implausibly long",
     RejectCode.unknown_request: "Not an answer to a sign-in started here",
+    RejectCode.request_expired: "The sign-in request had expired",
     RejectCode.idp_initiated_disabled: "IdP-initiated sign-in is turned off",
     RejectCode.replay: "This response was already used",
     RejectCode.email_domain: "The email domain isn't one of yours",

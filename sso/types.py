@@ -40,6 +40,7 @@ class RejectCode(StrEnum):
     lifetime_too_long = "lifetime_too_long"  # valid for implausibly long (beyond the configured cap)
     # --- sso.acs: Portico's policy for this tenant and this browser ---
     unknown_request = "unknown_request"
+    request_expired = "request_expired"  # answers a request of this browser older than the TTL
     idp_initiated_disabled = "idp_initiated_disabled"
     replay = "replay"
     email_domain = "email_domain"
