@@ -279,8 +279,10 @@ def certificate_expiry_warn(*, certificate_id: int, now: datetime | None = None)
         host = tenant.primary_host
         settings_url = f"{sp_endpoints(host=host).base_url}/sso/settings/" if host else ""
         expired = status.state == "expired"
-        subject = (f"Single sign-on for {tenant.name} {'has stopped' if expired else 'stops'} working on "
-                   f"{certificate.not_after:%Y-%m-%d}: renew the signing certificate")
+        # Sign-in keeps working past the date (trust is the pinned certificate, sso.saml_guard); what
+        # breaks it is the IdP rolling over to a certificate Portico lacks. The subject says no more.
+        subject = (f"The signing certificate of {tenant.name}'s single sign-on {'expired' if expired else 'expires'} "
+                   f"on {certificate.not_after:%Y-%m-%d}: renew it")
         email_queue(
             tenant=tenant, kind="sso.certificate_expiry", to=recipients, template="certificate_expiry",
             context={
