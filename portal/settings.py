@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the app server itself
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "tenants.gate.TenantStatusGateMiddleware",  # a suspended tenant: one page, sessions ended
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
