@@ -41,6 +41,7 @@ class TenantSaml2Backend(Saml2Backend):
             tenant=request.tenant, email=identity.email, first_name=identity.first_name,
             last_name=identity.last_name, idp_subject=request.portico_acs.verified.name_id,
             access_level=identity.access_level,
+            idp_entity_id=request.portico_acs.verified.issuer, idp_object_id=identity.object_id,
         )
         return user, False
 
