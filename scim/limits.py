@@ -16,11 +16,12 @@ def _limiter() -> MovingWindowRateLimiter:
     return MovingWindowRateLimiter(storage_from_string(settings.REDIS_URL))
 
 
-def scim_rate_limit_hit(*, schema_name: str, token_id: int) -> int | None:
-    """Count one request of this token; None if allowed, else seconds until the next one is."""
+def scim_rate_limit_hit(*, schema_name: str, token_key: str) -> int | None:
+    """Count one request of this token (keyed by its hash, never reused); None if allowed, else seconds
+    until the next one is."""
     item = parse(settings.PORTICO_SCIM_RATE_LIMIT)
     limiter = _limiter()
-    keys = ("portico-scim", schema_name, str(token_id))
+    keys = ("portico-scim", schema_name, token_key)
     if limiter.hit(item, *keys):
         return None
     reset_at, _remaining = limiter.get_window_stats(item, *keys)

@@ -73,7 +73,7 @@ def scim_endpoint(methods: tuple[str, ...]) -> Callable[[ScimView], ScimView]:
                 token = selectors.scim_token_for(tenant=tenant, secret=secret.strip())
                 if token is None:
                     raise ScimError(401, "The Secret Token is not valid for this Tenant URL (unknown or revoked).")
-                wait = scim_rate_limit_hit(schema_name=tenant.schema_name, token_id=token.pk)
+                wait = scim_rate_limit_hit(schema_name=tenant.schema_name, token_key=token.token_sha256)
                 if wait is not None:
                     raise ScimError(429, "Too many requests for this token; try again later.", retry_after=wait)
                 try:
