@@ -1,13 +1,10 @@
 """The discovery documents of RFC 7644 §4: what this service provider supports, truthfully."""
 from __future__ import annotations
 
-from django.conf import settings
-
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
-
 
 def service_provider_config(*, base_url: str) -> dict:
     return {
@@ -23,9 +20,7 @@ def service_provider_config(*, base_url: str) -> dict:
         "authenticationSchemes": [{"type": "oauthbearertoken", "name": "Secret Token", "primary": True,
                                    "description": "The Secret Token from Portico's SSO settings page, as a bearer token."}],
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base_url}/ServiceProviderConfig"},
-        "maxRequestBytes": settings.PORTICO_SCIM_MAX_BODY_BYTES,
     }
-
 
 def _attr(name: str, type_: str = "string", *, multi: bool = False, required: bool = False, unique: str = "none",
           case_exact: bool = False, mutability: str = "readWrite", sub: list[dict] | None = None) -> dict:
@@ -35,11 +30,9 @@ def _attr(name: str, type_: str = "string", *, multi: bool = False, required: bo
         item["subAttributes"] = sub
     return item
 
-
 def _multi(name: str) -> dict:
     return _attr(name, "complex", multi=True, sub=[_attr("value"), _attr("type"), _attr("primary", "boolean"),
                                                    _attr("display")])
-
 
 def schemas(*, base_url: str) -> list[dict]:
     def schema(urn: str, name: str, attributes: list[dict]) -> dict:
@@ -63,7 +56,6 @@ def schemas(*, base_url: str) -> list[dict]:
                   _attr("division"), _attr("manager", "complex", sub=[_attr("value"), _attr("displayName")])]
     return [schema(USER_URN, "User", user), schema(GROUP_URN, "Group", group),
             schema(ENTERPRISE_URN, "EnterpriseUser", enterprise)]
-
 
 def resource_types(*, base_url: str) -> list[dict]:
     rt = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"

@@ -54,6 +54,8 @@ def scim_user_representation(*, scim_user: ScimUser, base_url: str) -> dict:
                 "active": membership.state != membership.State.SUSPENDED})
     if scim_user.external_id:
         doc["externalId"] = scim_user.external_id
+    for key in [k for k in doc if k.lower().startswith("urn:") and not doc[k]]:
+        del doc[key]  # an extension whose attributes were all removed is not there any more
     extensions = [k for k in doc if k.lower().startswith("urn:") and isinstance(doc[k], dict)]
     doc["groups"] = [{"value": str(g.scim_id), "display": g.display_name, "$ref": f"{base_url}/Groups/{g.scim_id}"}
                      for g in scim_user.groups.all()]
