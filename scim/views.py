@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -124,75 +125,80 @@ def _listed(request: HttpRequest, rows: Any, represent: Callable[[Any], dict]) -
                                                  total=total, start=start))
 
 
-def _user_body(request: HttpRequest, scim_user: Any, base: str, status: int = 200) -> HttpResponse:
-    fresh = selectors.scim_user_get(scim_id=str(scim_user.scim_id))
-    body = _trim(selectors.scim_user_representation(scim_user=fresh, base_url=base), request)
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between Users and Groups; everything else is one code path."""
+
+    get: Callable[..., Any]
+    represent: Callable[[Any, str], dict]
+    create: Callable[..., Any]
+    replace: Callable[..., Any]
+    patch: Callable[..., Any]
+    delete: Callable[..., Any]
+    listing: Callable[..., Any]
+    # Entra reads only the status of a group PATCH; 204 keeps large groups cheap (RFC 7644 §3.5.2).
+    patch_status: int = 200
+
+
+USERS = _Kind(
+    get=selectors.scim_user_get, represent=lambda r, b: selectors.scim_user_representation(scim_user=r, base_url=b),
+    create=services.scim_user_create, replace=services.scim_user_replace, patch=services.scim_user_patch,
+    delete=services.scim_user_delete, listing=selectors.scim_users)
+GROUPS = _Kind(
+    get=selectors.scim_group_get, represent=lambda r, b: selectors.scim_group_representation(group=r, base_url=b),
+    create=services.scim_group_create, replace=services.scim_group_replace, patch=services.scim_group_patch,
+    delete=services.scim_group_delete, listing=selectors.scim_groups, patch_status=204)
+
+
+def _resource_body(request: HttpRequest, kind: _Kind, row: Any, base: str, status: int = 200) -> HttpResponse:
+    body = _trim(kind.represent(kind.get(scim_id=str(row.scim_id)), base), request)
     return scim_response(body, status, location=body["meta"]["location"] if status == 201 else "")
 
 
-def _group_body(request: HttpRequest, group: Any, base: str, status: int = 200) -> HttpResponse:
-    fresh = selectors.scim_group_get(scim_id=str(group.scim_id))
-    body = _trim(selectors.scim_group_representation(group=fresh, base_url=base), request)
-    return scim_response(body, status, location=body["meta"]["location"] if status == 201 else "")
+def _collection(request: HttpRequest, kind: _Kind, base: str) -> HttpResponse:
+    if request.method == "POST":
+        created = kind.create(tenant=request.tenant, data=_body(request), actor=request.scim_actor)
+        return _resource_body(request, kind, created, base, 201)
+    rows = kind.listing(filter_text=request.GET.get("filter"))
+    return _listed(request, rows, lambda r: kind.represent(r, base))
+
+
+def _resource(request: HttpRequest, kind: _Kind, scim_id: str, base: str) -> HttpResponse:
+    tenant, actor = request.tenant, request.scim_actor
+    if request.method == "GET":
+        row = kind.get(scim_id=scim_id)
+        if row is None:
+            raise not_found(f"{scim_id} not found.")
+        return _resource_body(request, kind, row, base)
+    if request.method == "DELETE":
+        kind.delete(tenant=tenant, scim_id=scim_id, actor=actor)
+        return scim_response(None, 204)
+    body = _body(request)
+    if request.method == "PUT":
+        return _resource_body(request, kind, kind.replace(tenant=tenant, scim_id=scim_id, data=body, actor=actor), base)
+    operations = body.get("Operations") if isinstance(body, dict) else None
+    row = kind.patch(tenant=tenant, scim_id=scim_id, operations=operations, actor=actor)
+    return scim_response(None, 204) if kind.patch_status == 204 else _resource_body(request, kind, row, base)
 
 
 @scim_endpoint(("GET", "POST"))
 def users(request: HttpRequest, *, base: str) -> HttpResponse:
-    if request.method == "POST":
-        created = services.scim_user_create(tenant=request.tenant, data=_body(request), actor=request.scim_actor)
-        return _user_body(request, created, base, 201)
-    rows = selectors.scim_users(filter_text=request.GET.get("filter"))
-    return _listed(request, rows, lambda r: selectors.scim_user_representation(scim_user=r, base_url=base))
+    return _collection(request, USERS, base)
 
 
 @scim_endpoint(("GET", "PUT", "PATCH", "DELETE"))
 def user(request: HttpRequest, scim_id: str, *, base: str) -> HttpResponse:
-    tenant, actor = request.tenant, request.scim_actor
-    if request.method == "GET":
-        row = selectors.scim_user_get(scim_id=scim_id)
-        if row is None:
-            raise not_found(f"User {scim_id} not found.")
-        return _user_body(request, row, base)
-    if request.method == "DELETE":
-        services.scim_user_delete(tenant=tenant, scim_id=scim_id, actor=actor)
-        return scim_response(None, 204)
-    body = _body(request)
-    if request.method == "PUT":
-        return _user_body(request, services.scim_user_replace(tenant=tenant, scim_id=scim_id, data=body,
-                                                              actor=actor), base)
-    operations = body.get("Operations") if isinstance(body, dict) else None
-    return _user_body(request, services.scim_user_patch(tenant=tenant, scim_id=scim_id, operations=operations,
-                                                        actor=actor), base)
+    return _resource(request, USERS, scim_id, base)
 
 
 @scim_endpoint(("GET", "POST"))
 def groups(request: HttpRequest, *, base: str) -> HttpResponse:
-    if request.method == "POST":
-        created = services.scim_group_create(tenant=request.tenant, data=_body(request), actor=request.scim_actor)
-        return _group_body(request, created, base, 201)
-    rows = selectors.scim_groups(filter_text=request.GET.get("filter"))
-    return _listed(request, rows, lambda r: selectors.scim_group_representation(group=r, base_url=base))
+    return _collection(request, GROUPS, base)
 
 
 @scim_endpoint(("GET", "PUT", "PATCH", "DELETE"))
 def group(request: HttpRequest, scim_id: str, *, base: str) -> HttpResponse:
-    tenant, actor = request.tenant, request.scim_actor
-    if request.method == "GET":
-        row = selectors.scim_group_get(scim_id=scim_id)
-        if row is None:
-            raise not_found(f"Group {scim_id} not found.")
-        return _group_body(request, row, base)
-    if request.method == "DELETE":
-        services.scim_group_delete(tenant=tenant, scim_id=scim_id, actor=actor)
-        return scim_response(None, 204)
-    body = _body(request)
-    if request.method == "PUT":
-        row = services.scim_group_replace(tenant=tenant, scim_id=scim_id, data=body, actor=actor)
-    else:
-        operations = body.get("Operations") if isinstance(body, dict) else None
-        row = services.scim_group_patch(tenant=tenant, scim_id=scim_id, operations=operations, actor=actor)
-    # Entra reads only the status of a group PATCH; 204 keeps large groups cheap (RFC 7644 §3.5.2).
-    return scim_response(None, 204) if request.method == "PATCH" else _group_body(request, row, base)
+    return _resource(request, GROUPS, scim_id, base)
 
 
 @scim_endpoint(("GET",))

@@ -112,7 +112,7 @@ def test_group_membership_add_and_remove_grants_and_takes_back_the_mapped_access
     created = scim.post("Groups", entra_group(display_name="Harbour technicians", external_id=object_id))
     assert created.status_code == 201, created.content
     group_id = created.json()["id"]
-    found = scim.get(f'Groups?excludedAttributes=members&filter=displayName eq "Harbour technicians"').json()
+    found = scim.get('Groups?excludedAttributes=members&filter=displayName eq "Harbour technicians"').json()
     assert found["totalResults"] == 1 and "members" not in found["Resources"][0]
 
     added = scim.patch(f"Groups/{group_id}", patch_op(
