@@ -60,6 +60,7 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "provisioning",
+    "scim",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -193,6 +194,11 @@ PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAY
 # A new tenant's first Client Administrator signs in once through a set-up link support staff send
 # (provisioning.onboarding); it works once, for this long.
 PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
+
+# --- Directory sync (SCIM) -----------------------------------------------------------------
+# Per bearer token, counted in Redis across workers; Entra's provisioning service backs off on 429.
+PORTICO_SCIM_RATE_LIMIT: str = env("PORTICO_SCIM_RATE_LIMIT", default="1200/minute")
+PORTICO_SCIM_MAX_BODY_BYTES: int = env.int("PORTICO_SCIM_MAX_BODY_BYTES", default=1024 * 1024)
 
 # --- Scheduled work (Celery beat) ------------------------------------------------------------
 _PUBLIC = {"headers": {"_schema_name": "public"}}  # these tasks work on public-schema rows
