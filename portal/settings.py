@@ -71,10 +71,16 @@ PUBLIC_SCHEMA_URLCONF = "portal.urls_public"
 ROOT_URLCONF = "portal.urls_tenant"
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False  # an unknown host is a 404, never the public site
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+# Issue `SET search_path` only when the schema changes, not before every query: the backend forgets
+# the path it set on set_tenant(), rollback and reconnect, so it is re-set exactly when needed.
+TENANT_LIMIT_SET_CALLS = True
+# migrate_tenants: how many lagging tenant schemas migrate at once (one process each).
+PORTICO_MIGRATE_PROCESSES: int = env.int("PORTICO_MIGRATE_PROCESSES", default=os.cpu_count() or 2)
 
 MIDDLEWARE = [
     "portal.middleware.WwwRedirectMiddleware",  # before tenant routing, which would strip the www.
-    "django_tenants.middleware.main.TenantMainMiddleware",  # everything below is per tenant
+    # Everything below is per tenant. Cached host lookup (tenants.routing).
+    "tenants.middleware.CachedTenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the app server itself
@@ -126,7 +132,15 @@ CACHES = {
         # Tenant-aware keys so one tenant's cache entries never answer for another.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-    }
+    },
+    # Host → tenant routing (tenants.routing) is read before any tenant is known, so its keys must
+    # not depend on whichever schema the connection was left in: plain keys, same Redis.
+    "routing": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "portico-routing",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    },
 }
 
 CELERY_BROKER_URL: str = env("CELERY_BROKER_URL", default=REDIS_URL)
@@ -149,6 +163,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+# Sessions read from Redis, written through to the tenant's database table (survives a Redis
+# flush); the tenant-aware cache keys above keep one tenant's sessions apart from another's.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
