@@ -12,6 +12,4 @@ workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = 30
-# Load the app before forking: workers share its memory and a broken deploy fails at start.
-preload_app = False
 accesslog = None

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import html
 import http.client
 import os
 import re
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,10 +42,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
-
-
-def load() -> str:
-    return " ".join(os.getloadavg().__repr__().strip("()").split(", ")[:1]) if hasattr(os, "getloadavg") else "?"
 
 
 # --- a throw-away database and a production server on it -------------------------------------
@@ -206,7 +202,7 @@ def sign_in(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
     if status != 200:
         item.outcome = f"bounce {status}"
         return
-    fields = {name.decode(): value.decode().replace("&#x2B;", "+").replace("&#x3D;", "=").replace("&#x2F;", "/")
+    fields = {name.decode(): html.unescape(value.decode())
               for name, value in BOUNCE_FIELD.findall(page)}
     if fields.get("portico_bounce") != "1":
         item.outcome = "no bounce form"
