@@ -7,17 +7,16 @@ email domains. Each refusal is a SignInRejected with a stable code and a plain-w
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 
 from provisioning.models import AccessLevel
 from sso.errors import SignInRejected
 from sso.models import IdentityProvider
+from sso.replay import assertion_consume
 from sso.saml_guard import SamlRejected, verify_saml_response
 from sso.sp import SpEndpoints
 from sso.types import VerifiedResponse
@@ -75,14 +74,6 @@ def identity_from_assertion(*, verified: VerifiedResponse, idp: IdentityProvider
         object_id=_first(attrs, mapping.get("object_id", [])), groups=tuple(groups),
         access_level=best.value if best else None,
     )
-
-
-def assertion_consume(*, issuer: str, assertion_id: str, not_on_or_after: datetime) -> bool:
-    """Mark an assertion used; False if it was used before. Redis-backed, so every worker sees it."""
-    digest = hashlib.sha256(f"{issuer}\n{assertion_id}".encode()).hexdigest()
-    ttl = (not_on_or_after - datetime.now(timezone.utc)).total_seconds() + settings.PORTICO_SAML_CLOCK_SKEW_SECONDS
-    # cache.add is SET NX: exactly one of two concurrent posts of the same assertion wins.
-    return cache.add(f"saml-assertion:{digest}", 1, timeout=max(int(ttl), 1) + 1)
 
 
 def acs_verify(

@@ -188,12 +188,14 @@ class AcsView(AssertionConsumerServiceView):
                 saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES))
         except SamlRejected:
             pass
-        xml = decoded_for_display(saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES)
+        # The rate limiter (portal.ratelimit) says when this client's refused posts are over budget.
+        keep_body = getattr(request, "portico_keep_response_body", lambda: True)()
+        xml = decoded_for_display(saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES) if keep_body else ""
         is_test = getattr(self, "is_test", False)
         attempt = sign_in_attempt_record(
             tenant=request.tenant, outcome=SignInAttempt.Outcome.FAILURE, code=rejection.code,
             message=rejection.detail, is_test=is_test, idp_initiated=not in_response_to, issuer=issuer,
-            in_response_to=in_response_to, response_xml=xml, **_client_meta(request),
+            in_response_to=in_response_to, response_xml=xml, body_dropped=not keep_body, **_client_meta(request),
         )
         if is_test:
             return redirect("sso_test_result", reference=attempt.reference)
