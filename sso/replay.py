@@ -31,11 +31,14 @@ class ReplayStoreUnavailable(Exception):
     """Neither "new" nor "seen" could be established: refuse the sign-in and let the user retry."""
 
 
-@lru_cache(maxsize=1)
-def replay_redis() -> redis.Redis:
+@lru_cache(maxsize=4)
+def _redis_for(url: str) -> redis.Redis:
     # Short timeouts: a dead store must answer "unavailable" quickly, not hold a web worker.
-    return redis.Redis.from_url(settings.PORTICO_REPLAY_REDIS_URL, socket_connect_timeout=2, socket_timeout=2,
-                                health_check_interval=30)
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30)
+
+
+def replay_redis() -> redis.Redis:
+    return _redis_for(settings.PORTICO_REPLAY_REDIS_URL)
 
 
 def _digest(value: str) -> str:
