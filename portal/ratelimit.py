@@ -106,7 +106,11 @@ def limit_charge(request: HttpRequest, scope: str, *, cost: int = 1) -> None:
     try:
         limiter = _limiter(settings.PORTICO_RATELIMIT_REDIS_URL)
         for item, ids in _keys(request, scope):
-            limiter.hit(item, *ids, cost=cost)
+            # One unit at a time: `limits` records nothing of a hit whose whole cost does not fit, and
+            # a refusal that overflows the window must still fill it.
+            for _ in range(cost):
+                if not limiter.hit(item, *ids):
+                    break
     except Exception as exc:
         _fail_open(scope, exc)
 
