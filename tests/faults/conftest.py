@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,71 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """Point this test process's Celery app (which queues the tasks) at another broker for a while."""
+    from portal.celery import app
+
+    saved = app.conf.broker_url, app.conf.result_backend
+
+    def reset() -> None:
+        app.pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    reset()
+    app.conf.broker_url = app.conf.result_backend = url
+    try:
+        yield
+    finally:
+        reset()
+        app.conf.broker_url, app.conf.result_backend = saved
+
+
+def worker_start(*, broker: str, smtp_url: str, log_path: Path, name: str) -> subprocess.Popen:
+    """A real Celery worker process on the given broker, sending e-mail to smtp_url."""
+    import sys
+
+    from django.conf import settings
+
+    from tests.conftest import worker_env
+
+    env = worker_env(REDIS_URL=broker, EMAIL_URL=smtp_url)
+    out = open(log_path, "a")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
+         "-n", f"{name}@%h"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+class SlowSmtpSink:
+    """An SMTP server that takes `delay` seconds to accept each message and records it only if the
+    client is still connected then (a client killed mid-DATA delivered nothing)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.messages: list[tuple[str, ...]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd handler hook
+        import asyncio
+
+        await asyncio.sleep(self.delay)
+        transport = getattr(server, "transport", None)
+        if transport is None or transport.is_closing():
+            return "421 client gone"
+        self.messages.append(tuple(address.lower() for address in envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def slow_smtp() -> Iterator[tuple[SlowSmtpSink, str]]:
+    from aiosmtpd.controller import Controller
+
+    sink = SlowSmtpSink(delay=0.05)
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink, f"smtp://127.0.0.1:{port}"
+    controller.stop()
