@@ -1,5 +1,5 @@
 """A Celery worker SIGKILLed while approval e-mails are queued: after a restart every e-mail goes
-out exactly once (real worker processes on a private Redis, a real SMTP server)."""
+out, once each except at most the one caught mid SMTP hand-off (real worker processes on a private Redis, a real SMTP server)."""
 from __future__ import annotations
 
 import os
@@ -42,7 +42,8 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_no_e_mail(committed_db, 
 
         first = worker_start(broker=broker, smtp_url=smtp_url, log_path=tmp_path / "w1.log", name="kill-1")
         try:
-            assert _wait(lambda: len(sink.messages) >= 1), (tmp_path / "w1.log").read_text()[-3000:]
+            assert _wait(lambda: OutboundEmail.objects.filter(pk__in=[pk for pk, _ in rows], sent_at__isnull=False)
+                         .exists()), (tmp_path / "w1.log").read_text()[-3000:]
         finally:
             os.kill(first.pid, signal.SIGKILL)  # mid-batch, most likely inside an SMTP hand-off
             first.wait(timeout=10)
@@ -60,5 +61,10 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_no_e_mail(committed_db, 
         finally:
             second.terminate()
             second.wait(timeout=15)
-    # Every row exactly once: the requester gets one e-mail per approval, each newcomer one.
-    assert Counter(sink.messages) == Counter(tuple(a.lower() for a in to) for _pk, to in rows)
+    # Nothing lost; nothing duplicated except, at most, the one e-mail whose SMTP hand-off the kill
+    # interrupted after the server accepted it and before the row was stamped sent (docs/deploy.md:
+    # the outbox is exactly-once up to that hand-off, at-least-once across it).
+    expected = Counter(tuple(a.lower() for a in to) for _pk, to in rows)
+    delivered = Counter(sink.messages)
+    assert all(delivered[to] >= n for to, n in expected.items()), (delivered, expected)
+    assert sum(delivered.values()) - len(rows) <= 1, delivered
