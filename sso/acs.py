@@ -10,7 +10,7 @@ the reference code the person sees.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -119,6 +119,9 @@ class AcsContext:
     client: ClientMeta
     # Of `outstanding`, those issued longer ago than PORTICO_SAML_REQUEST_TTL_SECONDS.
     expired_requests: Collection[str] = frozenset()
+    # Whether a refused post's body may still be kept for diagnosis: the rate limiter's budget
+    # (portal.ratelimit) says no once a client's refusals pile up.
+    keep_refused_body: Callable[[], bool] = lambda: True
 
 
 # --- what comes back ---
@@ -305,21 +308,22 @@ def _test_succeeded(context: AcsContext, verified: VerifiedResponse, identity: S
 
 def _refused(context: AcsContext, form: AcsForm, rejection: SignInRejected, *, seen: ResponseSeen | None,
              is_test: bool) -> AcsTestDone | AcsRefused:
-    xml = seen.xml if seen is not None else decoded_for_display(
+    keep_body = context.keep_refused_body()
+    xml = "" if not keep_body else seen.xml if seen is not None else decoded_for_display(
         form.saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES)
     attempt = _record(context, outcome=SignInAttempt.Outcome.FAILURE, code=rejection.code, message=rejection.detail,
-                      seen=seen, is_test=is_test, response_xml=xml)
+                      seen=seen, is_test=is_test, response_xml=xml, body_dropped=not keep_body)
     if is_test:
         return AcsTestDone(reference=attempt.reference, answered_request=None)
     return AcsRefused(code=rejection.code, reference=attempt.reference, status=http_status(rejection.code))
 
 
 def _record(context: AcsContext, *, outcome: str, code: str, message: str, seen: ResponseSeen | None,
-            is_test: bool, email: str = "", response_xml: str = "") -> SignInAttempt:
+            is_test: bool, email: str = "", response_xml: str = "", body_dropped: bool = False) -> SignInAttempt:
     in_response_to = (seen.in_response_to if seen else None) or ""
     return sign_in_attempt_record(
         tenant=context.tenant, outcome=outcome, code=code, message=message, email=email, is_test=is_test,
         idp_initiated=not in_response_to, issuer=(seen.issuer if seen else None) or "",
         in_response_to=in_response_to, response_xml=response_xml, host=context.client.host,
-        remote_addr=context.client.remote_addr, user_agent=context.client.user_agent,
+        remote_addr=context.client.remote_addr, user_agent=context.client.user_agent, body_dropped=body_dropped,
     )
