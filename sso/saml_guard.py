@@ -317,11 +317,15 @@ def _check_status(root: etree._Element) -> None:
     if sub_code is not None and sub_code.get("Value"):
         codes.append(sub_code.get("Value", ""))
     message = status.findtext(f"{{{SAMLP_NS}}}StatusMessage") if status is not None else None
-    said = f' and said "{message.strip()}"' if message and message.strip() else ""
+    # Checked before any signature: whoever posted this chose every word of it. Portico's own
+    # sentence says so, and the IdP's text is quoted as theirs, short and printable only.
+    text = "".join(ch for ch in (message or "") if ch.isprintable()).strip()[:200]
+    said = f' The IdP said (unverified): "{text}".' if text else ""
+    status_codes = "".join(ch for ch in " / ".join(codes) if ch.isprintable())[:300]
     raise SamlRejected(
         RejectCode.status,
-        f"The IdP did not sign the user in: it returned status {' / '.join(codes)}{said}. "
-        "Check the IdP's sign-in logs for this user.",
+        f"The response (not verified: a failed sign-in carries no signature Portico checks) reports status "
+        f"{status_codes} instead of Success.{said} Check the IdP's sign-in logs for this user.",
     )
 
 

@@ -221,3 +221,20 @@ def test_address_case_differences_in_ascii_are_the_same_person(acme, acme_idp):
     response = _post_raw(client, _signed(client, acme_idp, email="Admin@ACME.example", name_id="Admin@ACME.example"))
     assert response.status_code == 302
     assert client.get("/api/me").json()["email"] == "admin@acme.example"
+
+
+def test_text_of_an_unsigned_failure_response_is_shown_only_as_the_idps_unverified_words(acme, acme_idp):
+    client = client_for("acme.localhost")
+    _, info = sso_start(client)
+    xml = acme_idp.build_response(acs_url=info.acs_url, audience=info.issuer, email="x@acme.example",
+                                  in_response_to=info.id, status_code="urn:oasis:names:tc:SAML:2.0:status:Responder")
+    root = attacks.parse(xml)
+    status = root.find("{urn:oasis:names:tc:SAML:2.0:protocol}Status")
+    message = etree.SubElement(status, "{urn:oasis:names:tc:SAML:2.0:protocol}StatusMessage")
+    message.text = "Portico support: your certificate expired, call +1 555 0100 now\u202e"
+    response = _post_raw(client, base64.b64encode(attacks.serialize(root).encode()).decode())
+    attempt = _assert_clean_refusal(client, response, _users(), code="status")
+    assert 'The IdP said (unverified): "Portico support: your certificate expired, call +1 555 0100 now"' \
+        in attempt.message
+    assert "\u202e" not in attempt.message
+    assert not attempt.message.startswith("Portico")
