@@ -46,6 +46,8 @@ ALLOWED_HOSTS: list[str] = env.list(
 SHARED_APPS = [
     "django_tenants",
     "tenants",
+    "outbox",
+    "support",
     "sso",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -181,7 +183,7 @@ PORTICO_METADATA_ALLOW_PRIVATE: bool = env.bool("PORTICO_METADATA_ALLOW_PRIVATE"
 PORTICO_METADATA_REFRESH_HOURS: int = env.int("PORTICO_METADATA_REFRESH_HOURS", default=24)
 PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAYS", default=30)
 # A new tenant's first Client Administrator signs in once through a set-up link support staff send
-# (provisioning.onboarding); it works once, for this long.
+# (support.services); it works once, for this long.
 PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
 
 # --- Scheduled work (Celery beat) ------------------------------------------------------------
@@ -193,8 +195,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sso.warn_expiring_certificates": {"task": "sso.warn_expiring_certificates", "options": _PUBLIC,
                                        "schedule": timedelta(hours=24)},
     # Re-queues e-mails whose task was lost to a broker outage (idempotent sending).
-    "provisioning.email_sweep": {"task": "provisioning.email_sweep", "options": _PUBLIC,
-                                 "schedule": timedelta(minutes=5)},
+    "outbox.email_sweep": {"task": "outbox.email_sweep", "options": _PUBLIC,
+                           "schedule": timedelta(minutes=5)},
 }
 
 # --- E-mail -----------------------------------------------------------------------------------

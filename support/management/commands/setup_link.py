@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from provisioning.errors import ProvisioningError
-from provisioning.onboarding import setup_link_create
+from support.services import setup_link_create
 from tenants.selectors import tenant_get
 
 

@@ -8,12 +8,14 @@ from django.core import mail
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from outbox.models import OutboundEmail
 from provisioning.models import AccessLevel, Membership
 from provisioning.services import user_provision_from_assertion
-from tenants.models import AuditEvent, NewUserRequest, OutboundEmail
+from support.models import NewUserRequest
+from tenants.models import AuditEvent
 from tests.provisioning.factories import membership_find, new_user_request_create
 
-CHANGELIST = "/admin/tenants/newuserrequest/"
+CHANGELIST = "/admin/support/newuserrequest/"
 
 
 def test_the_queue_lists_requests_of_every_tenant_with_filters_and_search(acme, globex, support_client):
@@ -159,17 +161,17 @@ def test_the_admin_lives_only_on_the_public_host(acme, acme_client):
 def test_outbound_emails_are_listed_read_only(acme, support_client):
     row = new_user_request_create(email="mail.log@acme.example")
     support_client.post(f"{CHANGELIST}{row.pk}/reject/", {"reason": "No."})
-    page = support_client.get("/admin/tenants/outboundemail/")
+    page = support_client.get("/admin/outbox/outboundemail/")
     assert page.status_code == 200 and "Not approved: access for mail.log@acme.example" in page.content.decode()
     email = OutboundEmail.objects.get(kind="new_user_request.rejected", to=["pete.manager@acme.example"])
-    detail = support_client.get(f"/admin/tenants/outboundemail/{email.pk}/change/").content.decode()
+    detail = support_client.get(f"/admin/outbox/outboundemail/{email.pk}/change/").content.decode()
     assert 'name="subject"' not in detail  # nothing to edit
-    found = support_client.get("/admin/tenants/outboundemail/", {"q": "pete.manager@acme"}).content.decode()
+    found = support_client.get("/admin/outbox/outboundemail/", {"q": "pete.manager@acme"}).content.decode()
     assert "mail.log@acme.example" in found
-    assert support_client.get("/admin/tenants/outboundemail/add/").status_code == 403
+    assert support_client.get("/admin/outbox/outboundemail/add/").status_code == 403
 
 
-@pytest.mark.parametrize("path", [CHANGELIST, "/admin/tenants/newuserrequest/1/approve/"])
+@pytest.mark.parametrize("path", [CHANGELIST, "/admin/support/newuserrequest/1/approve/"])
 def test_only_staff_reach_the_queue(acme, public_client, path):
     response = public_client.get(path)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

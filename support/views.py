@@ -1,5 +1,5 @@
 """The set-up link page on a tenant host: a new tenant's first Client Administrator's way in
-(provisioning.onboarding). GET only shows what the link does; POST uses it up, so a mail scanner
+(support.services). GET only shows what the link does; POST uses it up, so a mail scanner
 that follows links cannot spend it."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from provisioning.errors import SetupLinkExpired, SetupLinkRefused, SetupLinkUsed
-from provisioning.onboarding import setup_link_redeem
-from provisioning.selectors import setup_link_usable
+from support.selectors import setup_link_usable
+from support.services import setup_link_redeem
 
 
 def _refused(request: HttpRequest, error: SetupLinkRefused) -> HttpResponse:
     status = 410 if isinstance(error, (SetupLinkExpired, SetupLinkUsed)) else 404
-    return render(request, "provisioning/setup_link_refused.html", {"error": error}, status=status)
+    return render(request, "support/setup_link_refused.html", {"error": error}, status=status)
 
 
 @never_cache
@@ -40,4 +40,4 @@ def setup_link(request: HttpRequest, token: str) -> HttpResponse:
         link = setup_link_usable(tenant=tenant, token=token)
     except SetupLinkRefused as exc:
         return _refused(request, exc)
-    return render(request, "provisioning/setup_link.html", {"link": link})
+    return render(request, "support/setup_link.html", {"link": link})

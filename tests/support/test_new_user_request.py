@@ -5,10 +5,13 @@ import pytest
 from django.core import mail
 from django_tenants.utils import schema_context
 
+from outbox.models import OutboundEmail
 from provisioning.errors import NotAllowed
 from provisioning.models import AccessLevel, Property
-from provisioning.services import new_user_request_create, user_provision_from_assertion
-from tenants.models import AuditEvent, NewUserRequest, OutboundEmail
+from provisioning.services import user_provision_from_assertion
+from support.models import NewUserRequest
+from support.services import new_user_request_create
+from tenants.models import AuditEvent
 from tests.provisioning.factories import property_ids
 
 MANAGE = "/properties/harbour-view/manage/"
@@ -54,7 +57,7 @@ def test_a_property_manager_submits_a_request_that_records_who_asked_and_notifie
     [message] = mail.outbox
     assert message.to == ["support-desk@portico.example"]
     assert "new.hire@acme.example" in message.subject and "Acme Property Management" in message.subject
-    assert f"/admin/tenants/newuserrequest/{row.pk}/change/" in message.body
+    assert f"/admin/support/newuserrequest/{row.pk}/change/" in message.body
     assert message.alternatives and "New User request" in message.alternatives[0][0]
     followed = client.get(MANAGE)
     assert "was sent to Portico support" in followed.content.decode()

@@ -1,4 +1,4 @@
-"""E-mails Portico owes people: written as tenants.OutboundEmail rows, sent by a Celery task.
+"""E-mails Portico owes people: written as outbox.OutboundEmail rows, sent by a Celery task.
 
 A caller decides to send an e-mail inside its own transaction (`email_queue`); the row is part of
 that transaction and the send task is queued only once it commits, so a rolled-back decision
@@ -25,7 +25,8 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from tenants.models import OutboundEmail, Tenant
+from outbox.models import OutboundEmail
+from tenants.models import Tenant
 
 logger = logging.getLogger("portico.email")
 
@@ -104,7 +105,7 @@ def email_queue(
 
 
 def _send_task_queue(outbound_email_id: int) -> None:
-    from provisioning.tasks import email_send
+    from outbox.tasks import email_send
 
     # OutboundEmail lives in the public schema, whichever tenant's request decided to send it.
     email_send.apply_async(args=[outbound_email_id], headers={"_schema_name": "public"})

@@ -13,10 +13,12 @@ from django.core import mail
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from outbox.models import OutboundEmail
 from provisioning.errors import NotAllowed, ProvisioningError, SetupLinkExpired, SetupLinkRefused, SetupLinkUsed
 from provisioning.models import AccessLevel, Membership
-from provisioning.onboarding import setup_link_create, setup_link_redeem
-from tenants.models import AuditEvent, EmailDomain, OutboundEmail, SetupLink
+from support.models import SetupLink
+from support.services import setup_link_create, setup_link_redeem
+from tenants.models import AuditEvent, EmailDomain
 from tests.conftest import client_for, login_as
 from tests.provisioning.factories import member_create, membership_find, unique_email
 
@@ -148,7 +150,7 @@ def test_a_new_link_for_the_same_address_cancels_the_earlier_one(acme):
 def test_the_admin_form_creates_the_link_and_queues_the_email(
         acme, support_client, support_user, django_capture_on_commit_callbacks, eager_tasks):
     tenant_page = support_client.get(f"/admin/tenants/tenant/{acme.pk}/change/").content.decode()
-    send_url = f"/admin/tenants/setuplink/send/{acme.pk}/"
+    send_url = f"/admin/support/setuplink/send/{acme.pk}/"
     assert f'href="{send_url}"' in tenant_page and "Send set-up link" in tenant_page
     form = support_client.get(send_url)
     assert form.status_code == 200 and "@acme.example" in form.content.decode()
@@ -170,7 +172,7 @@ def test_the_admin_form_creates_the_link_and_queues_the_email(
     assert url in sent.body
     assert OutboundEmail.objects.get(kind="setup_link", to=[email]).sent_at is not None
 
-    listing = support_client.get("/admin/tenants/setuplink/").content.decode()
+    listing = support_client.get("/admin/support/setuplink/").content.decode()
     assert email in listing and "Not used yet" in listing and _token(url) not in listing
 
 
@@ -224,8 +226,8 @@ def test_the_set_up_email_reaches_the_person_through_the_worker(committed_db, ce
     assert url in message.get_body(("plain",)).get_content()
     assert f'href="{url}"' in message.get_body(("html",)).get_content()
     # Once delivered, the outbox in Django admin no longer holds a usable link.
+    from outbox.models import OutboundEmail
     from portal.tasks import schema_probe
-    from tenants.models import OutboundEmail
 
     assert schema_probe.apply_async(headers={"_schema_name": "public"}).get(timeout=30)  # the send has finished
     stored = OutboundEmail.objects.get(kind="setup_link", to=[email])

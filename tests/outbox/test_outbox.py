@@ -10,11 +10,13 @@ from django.core import mail
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from provisioning.emails import email_queue, outbound_email_send
+from outbox.models import OutboundEmail
+from outbox.services import email_queue, outbound_email_send
+from outbox.tasks import email_send
 from provisioning.models import Membership
-from provisioning.services import new_user_request_approve
-from provisioning.tasks import email_send
-from tenants.models import NewUserRequest, OutboundEmail, Tenant
+from support.models import NewUserRequest
+from support.services import new_user_request_approve
+from tenants.models import Tenant
 from tests.provisioning.factories import new_user_request_create, unique_email
 
 PUBLIC = {"_schema_name": "public"}
@@ -151,7 +153,7 @@ def test_the_sweeper_sends_an_email_whose_task_was_lost(committed_db, celery_wor
 
     from django.utils import timezone
 
-    from provisioning.tasks import email_sweep
+    from outbox.tasks import email_sweep
 
     address = unique_email("lost")
     # As if the broker was down when the decision committed: the row exists, no task ever ran.

@@ -1,8 +1,8 @@
 """Support staff's Django admin (public host only): one New User request queue across all tenants,
-set-up links for new tenants' first Client Administrators, and the outbound e-mail log.
+and set-up links for new tenants' first Client Administrators.
 
 The rows live in the public schema; approving one enters the request's tenant schema inside the
-service (provisioning.services.new_user_request_approve), never here.
+service (support.services.new_user_request_approve), never here.
 """
 from __future__ import annotations
 
@@ -24,20 +24,21 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
-from provisioning.emails import emails_queue_again
 from provisioning.errors import ProvisioningError
 from provisioning.forms import RejectionForm
 from provisioning.models import AccessLevel
-from provisioning.onboarding import setup_link_create
 from provisioning.selectors import client_admin_emails
-from provisioning.services import (
+from provisioning.types import BulkDecision
+from support.models import NewUserRequest, SetupLink
+from support.services import (
     new_user_request_approve,
     new_user_request_reject,
     new_user_requests_approve,
     new_user_requests_reject,
+    setup_link_create,
 )
-from provisioning.types import BulkDecision
-from tenants.models import AuditEvent, NewUserRequest, OutboundEmail, SetupLink, Tenant
+from tenants.admin import TenantFilter
+from tenants.models import AuditEvent, Tenant
 from tenants.selectors import email_domains_of
 
 
@@ -58,19 +59,6 @@ class AgeFilter(admin.SimpleListFilter):
         if self.value() == "older":
             return queryset.filter(created__lt=week)
         return queryset
-
-
-class TenantFilter(admin.SimpleListFilter):
-    """Every customer tenant, whether or not it has requests yet (the public site never has any)."""
-
-    title = "tenant"
-    parameter_name = "tenant"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(str(t.pk), t.name) for t in Tenant.objects.exclude(schema_name="public").order_by("name")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(tenant_id=self.value()) if self.value() else queryset
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -125,7 +113,7 @@ class NewUserRequestAdmin(admin.ModelAdmin):
     list_select_related = ("tenant",)
     ordering = ("-created",)
     actions = ("approve_selected", "reject_selected")
-    change_form_template = "provisioning/admin/newuserrequest_change_form.html"
+    change_form_template = "support/admin/newuserrequest_change_form.html"
     fieldsets = (
         ("Request", {"fields": ("tenant", "email", "first_name", "last_name", "access_level_display",
                                 "properties_display", "requested_by", "requested_from_property", "created")}),
@@ -219,14 +207,14 @@ class NewUserRequestAdmin(admin.ModelAdmin):
         urls = super().get_urls()
         own = [
             path("<int:pk>/approve/", self.admin_site.admin_view(require_POST(self.approve_view)),
-                 name="tenants_newuserrequest_approve"),
+                 name="support_newuserrequest_approve"),
             path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
-                 name="tenants_newuserrequest_reject"),
+                 name="support_newuserrequest_reject"),
         ]
         return own + urls
 
     def _change_url(self, pk: int) -> str:
-        return reverse("admin:tenants_newuserrequest_change", args=[pk])
+        return reverse("admin:support_newuserrequest_change", args=[pk])
 
     def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         row = get_object_or_404(NewUserRequest, pk=pk)
@@ -264,9 +252,9 @@ class NewUserRequestAdmin(admin.ModelAdmin):
             "rows": rows,
             "bulk": bulk,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "cancel_url": reverse("admin:tenants_newuserrequest_changelist") if bulk else self._change_url(rows[0].pk),
+            "cancel_url": reverse("admin:support_newuserrequest_changelist") if bulk else self._change_url(rows[0].pk),
         }
-        return TemplateResponse(request, "provisioning/admin/reject_requests.html", context)
+        return TemplateResponse(request, "support/admin/reject_requests.html", context)
 
     # -- bulk actions ------------------------------------------------------------------------
 
@@ -284,52 +272,6 @@ class NewUserRequestAdmin(admin.ModelAdmin):
                                                       reason=form.cleaned_data["reason"]), "Rejected")
             return None
         return self._rejection_page(request, form=form, rows=list(queryset.select_related("tenant")), bulk=True)
-
-
-class SentFilter(admin.SimpleListFilter):
-    title = "sent"
-    parameter_name = "sent"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("yes", "Sent"), ("no", "Not sent yet")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "yes":
-            return queryset.filter(sent_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(sent_at__isnull=True)
-        return queryset
-
-
-@admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
-    """Read-only: what Portico sent (or still owes) whom."""
-
-    list_display = ("subject", "recipients", "kind", "tenant", "created", "sent_at", "attempts")
-    list_filter = ("kind", SentFilter, TenantFilter)
-    search_fields = ("subject", "to")
-    list_select_related = ("tenant",)
-    actions = ("queue_again",)
-    readonly_fields = ("tenant", "kind", "to", "subject", "body_text", "body_html", "created", "sent_at", "attempts",
-                       "last_error", "dedupe_key")
-
-    @admin.display(description="To")
-    def recipients(self, obj: OutboundEmail) -> str:
-        return ", ".join(obj.to)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: OutboundEmail | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: OutboundEmail | None = None) -> bool:
-        return False
-
-    @admin.action(description="Queue selected unsent e-mails again", permissions=["view"])
-    def queue_again(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
-        count = emails_queue_again(outbound_email_ids=list(queryset.values_list("pk", flat=True)))
-        messages.success(request, f"Queued {count} unsent e-mail{'s' if count != 1 else ''} again.")
 
 
 # --- Set-up links ---------------------------------------------------------------------------------
@@ -387,12 +329,12 @@ class SetupLinkAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         own = [path("send/<int:tenant_id>/", self.admin_site.admin_view(self.send_view),
-                    name="tenants_setuplink_send")]
+                    name="support_setuplink_send")]
         return own + super().get_urls()
 
     def send_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         tenant = get_object_or_404(Tenant.objects.exclude(schema_name="public"), pk=tenant_id)
-        if not request.user.has_perm("tenants.add_setuplink"):
+        if not request.user.has_perm("support.add_setuplink"):
             raise PermissionDenied
         form = SetupLinkForm(request.POST or None)
         sent: tuple[SetupLink, str] | None = None
@@ -416,4 +358,4 @@ class SetupLinkAdmin(admin.ModelAdmin):
             "url": sent[1] if sent else "",
             "has_view_permission": True,
         }
-        return TemplateResponse(request, "provisioning/admin/setup_link_send.html", context)
+        return TemplateResponse(request, "support/admin/setup_link_send.html", context)
