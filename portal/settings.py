@@ -56,6 +56,8 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "djangosaml2",
+    # Last: its admin composes the Tenant admin from the feature apps' pieces; demo_setup lives here.
+    "portal",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",

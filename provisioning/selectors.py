@@ -12,6 +12,7 @@ from django_tenants.utils import schema_context
 
 from provisioning.models import AccessLevel, Membership, Property
 from tenants.models import Tenant
+from tenants.selectors import tenant_url
 
 # Levels a tenant user may hand out. Support is Portico's own staff level: only the CLI grants it.
 TENANT_GRANTABLE_LEVELS: tuple[AccessLevel, ...] = (
@@ -134,16 +135,6 @@ def client_admin_emails(*, tenant: Tenant) -> list[str]:
             .order_by("user__email")
             .values_list("user__email", flat=True)
         )
-
-
-def tenant_url(*, tenant: Tenant, path: str = "/") -> str:
-    """An absolute URL on the tenant's primary host, for e-mails (built without a request)."""
-    scheme = settings.PORTICO_URL_SCHEME
-    port = settings.PORTICO_URL_PORT
-    default_port = 443 if scheme == "https" else 80
-    suffix = f":{port}" if port and port != default_port else ""
-    host = tenant.primary_host or f"{tenant.slug}.{settings.PORTICO_BASE_DOMAIN}"
-    return f"{scheme}://{host}{suffix}{path}"
 
 
 def tenant_sign_on_url(*, tenant: Tenant) -> str:

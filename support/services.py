@@ -36,11 +36,10 @@ from provisioning.services import (
     member_add,
 )
 from provisioning.types import BulkDecision, RequestedProperty
-from sso.sp import sp_endpoints
 from support.models import NewUserRequest, SetupLink
 from support.selectors import setup_link_usable
 from tenants.models import Tenant
-from tenants.selectors import email_domains_of
+from tenants.selectors import email_domains_of, host_base_url
 from tenants.services import actor_label, audit_record
 from tenants.types import Actor
 
@@ -77,7 +76,7 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
         raise ProvisioningError(f"{tenant.name} has no host name yet; add one before sending a set-up link.")
     email = _setup_email_validate(tenant=tenant, email=email)
     token = secrets.token_urlsafe(32)
-    url = sp_endpoints(host=host).base_url + SETUP_PATH.format(token=token)
+    url = host_base_url(host=host) + SETUP_PATH.format(token=token)
     now = timezone.now()
     hours = settings.PORTICO_SETUP_LINK_HOURS
     with transaction.atomic():
