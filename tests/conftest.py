@@ -36,8 +36,8 @@ TENANTS = {
 @pytest.fixture(scope="session")
 def idp_servers() -> Iterator[dict]:
     """One running test IdP per session tenant (each tenant trusts only its own)."""
-    from sso.testidp.idp import TestIdP
-    from sso.testidp.server import serve_in_thread
+    from testidp.idp import TestIdP
+    from testidp.server import serve_in_thread
 
     running = {slug: serve_in_thread(lambda url: TestIdP(url)) for slug in TENANTS}
     yield running
@@ -175,6 +175,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_sin
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
+             "--include", "tests.worker_tasks",
              "-n", f"test-{os.getpid()}@%h"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
@@ -202,7 +203,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_sin
 
 @pytest.fixture
 def acme_idp(idp_servers):
-    """acme's test IdP (a sso.testidp.idp.TestIdP): build responses with .build_response_b64(...)."""
+    """acme's test IdP (a testidp.idp.TestIdP): build responses with .build_response_b64(...)."""
     return idp_servers["acme"].idp
 
 
@@ -224,7 +225,7 @@ def sso_start(client: Client, next_path: str = "/", *, test: bool = False):
     """GET /sso/login/ on the client's tenant host; returns (response, AuthnRequestInfo at the IdP)."""
     from urllib.parse import parse_qs, urlsplit
 
-    from sso.testidp.idp import TestIdP
+    from testidp.idp import TestIdP
 
     query = f"?next={next_path}" + ("&test=1" if test else "")
     response = client.get(f"/sso/login/{query}")

@@ -29,7 +29,7 @@ def _support_staff():
 
 def _drain(timeout: float = 30) -> None:
     """Wait until the worker has run everything queued before (the worker takes tasks one by one, in order)."""
-    from portal.tasks import schema_probe
+    from tests.worker_tasks import schema_probe
 
     assert schema_probe.apply_async(headers=PUBLIC).get(timeout=timeout)["schema"] == "public"
 

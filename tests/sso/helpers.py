@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sso.models import IdentityProvider, IdpCertificate
-from sso.testidp.keys import generate_keypair
+from testidp.keys import generate_keypair
 from tenants.models import EmailDomain, Tenant
 
 REPO = Path(__file__).resolve().parents[2]

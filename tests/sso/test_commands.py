@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from sso.models import IdentityProvider
 from sso.sp import sp_endpoints
-from sso.testidp.keys import generate_keypair
+from testidp.keys import generate_keypair
 from tenants.models import EmailDomain
 from tests.sso.helpers import FIXTURES, REPO, certificate_text, configuration_state, metadata_server
 

@@ -16,8 +16,8 @@ from provisioning.models import AccessLevel, Membership
 from sso.models import IdentityProvider, IdpCertificate
 from sso.services import idp_configure_from_url, idp_configure_manual
 from sso.tasks import REFRESH_MAX_RETRIES, refresh_all_metadata, refresh_metadata, warn_expiring_certificates
-from sso.testidp.idp import TestIdP
-from sso.testidp.keys import generate_keypair
+from testidp.idp import TestIdP
+from testidp.keys import generate_keypair
 from tests.sso.helpers import metadata_server
 
 

@@ -227,7 +227,7 @@ def test_the_set_up_email_reaches_the_person_through_the_worker(committed_db, ce
     assert f'href="{url}"' in message.get_body(("html",)).get_content()
     # Once delivered, the outbox in Django admin no longer holds a usable link.
     from outbox.models import OutboundEmail
-    from portal.tasks import schema_probe
+    from tests.worker_tasks import schema_probe
 
     assert schema_probe.apply_async(headers={"_schema_name": "public"}).get(timeout=30)  # the send has finished
     stored = OutboundEmail.objects.get(kind="setup_link", to=[email])

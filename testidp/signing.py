@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureConstructionMethod, SignatureMethod, XMLSigner
 
-from sso.testidp.keys import KeyPair
+from testidp.keys import KeyPair
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"

@@ -9,8 +9,8 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from sso.testidp.app import make_wsgi_app
-from sso.testidp.idp import TestIdP
+from testidp.app import make_wsgi_app
+from testidp.idp import TestIdP
 
 logger = logging.getLogger(__name__)
 

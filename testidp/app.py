@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from sso.testidp.errors import InvalidInput, TestIdPError
-from sso.testidp.idp import MAX_RELAY_STATE_CHARS, TestIdP, check_http_url
-from sso.testidp.pages import AUTO_SUBMIT_SCRIPT_HASH, PendingSignIn, auto_post_page, sign_in_page
-from sso.testidp.scenarios import scenario_overrides
+from testidp.errors import InvalidInput, TestIdPError
+from testidp.idp import MAX_RELAY_STATE_CHARS, TestIdP, check_http_url
+from testidp.pages import AUTO_SUBMIT_SCRIPT_HASH, PendingSignIn, auto_post_page, sign_in_page
+from testidp.scenarios import scenario_overrides
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sso.testidp.errors import InvalidInput
-from sso.testidp.keys import generate_keypair
+from testidp.errors import InvalidInput
+from testidp.keys import generate_keypair
 
 WRONG_AUDIENCE = "urn:portico:testidp:wrong-audience"
 

@@ -1,6 +1,6 @@
 """Run the test IdP for local development.
 
-    python -m sso.testidp --host 127.0.0.1 --port 8010 --base-url http://localhost:8010 \\
+    python -m testidp --host 127.0.0.1 --port 8010 --base-url http://localhost:8010 \\
         --state-dir .devdata/testidp [--write-metadata PATH]
 """
 from __future__ import annotations
@@ -10,14 +10,14 @@ import logging
 import sys
 from pathlib import Path
 
-from sso.testidp.app import make_wsgi_app
-from sso.testidp.idp import TestIdP
-from sso.testidp.keys import load_or_create_keypair
-from sso.testidp.server import base_url_for, bind_server
+from testidp.app import make_wsgi_app
+from testidp.idp import TestIdP
+from testidp.keys import load_or_create_keypair
+from testidp.server import base_url_for, bind_server
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m sso.testidp", description="SAML test IdP shaped like Entra ID.")
+    parser = argparse.ArgumentParser(prog="python -m testidp", description="SAML test IdP shaped like Entra ID.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8010)
     parser.add_argument("--base-url", help="URL browsers and the portal use to reach it (default: from host/port)")

@@ -4,7 +4,7 @@ Used by tests, the developer demo and benchmarks, so it must not import Django.
 """
 from __future__ import annotations
 
-from sso.testidp.idp import AuthnRequestInfo, TestIdP
-from sso.testidp.keys import KeyPair, generate_keypair, load_or_create_keypair
+from testidp.idp import AuthnRequestInfo, TestIdP
+from testidp.keys import KeyPair, generate_keypair, load_or_create_keypair
 
 __all__ = ["AuthnRequestInfo", "KeyPair", "TestIdP", "generate_keypair", "load_or_create_keypair"]

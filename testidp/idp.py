@@ -22,10 +22,10 @@ from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from lxml import etree
 
-from sso.testidp import claims
-from sso.testidp.errors import InvalidAuthnRequest, InvalidInput
-from sso.testidp.keys import KeyPair, generate_keypair
-from sso.testidp.signing import DS_NS, SAML_NS, sign_enveloped
+from testidp import claims
+from testidp.errors import InvalidAuthnRequest, InvalidInput
+from testidp.keys import KeyPair, generate_keypair
+from testidp.signing import DS_NS, SAML_NS, sign_enveloped
 
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"

@@ -27,14 +27,14 @@ from saml2.response import StatusError, UnsolicitedResponse
 from saml2.sigver import SignatureError, SigverError
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 
-from sso.testidp import claims
-from sso.testidp.__main__ import main as run_cli
-from sso.testidp.app import make_wsgi_app
-from sso.testidp.errors import InvalidAuthnRequest
-from sso.testidp.idp import TestIdP
-from sso.testidp.keys import CERT_FILENAME, KEY_FILENAME, KeyPair, generate_keypair, load_or_create_keypair
-from sso.testidp.scenarios import SCENARIOS, scenario_overrides
-from sso.testidp.server import serve_in_thread
+from testidp import claims
+from testidp.__main__ import main as run_cli
+from testidp.app import make_wsgi_app
+from testidp.errors import InvalidAuthnRequest
+from testidp.idp import TestIdP
+from testidp.keys import CERT_FILENAME, KEY_FILENAME, KeyPair, generate_keypair, load_or_create_keypair
+from testidp.scenarios import SCENARIOS, scenario_overrides
+from testidp.server import serve_in_thread
 
 SP_ENTITY_ID = "https://acme.portico.test/saml/metadata/"
 ACS_URL = "https://acme.portico.test/saml/acs/"

@@ -1,14 +1,14 @@
-"""Operator-facing Celery tasks of the project itself."""
+"""Tasks only the tests need, registered with the test worker (`celery worker --include tests.worker_tasks`)."""
 from __future__ import annotations
 
+from celery import shared_task
 from django.db import connection
 
-from portal.celery import app
 
-
-@app.task(name="portal.schema_probe")
+@shared_task(name="tests.schema_probe")
 def schema_probe() -> dict[str, str | int]:
-    """Report the schema a worker runs a task in: proves tenant routing end to end (and in tests)."""
+    """Report the schema a worker runs a task in: proves tenant routing end to end, and, queued
+    after other work, that the solo worker has finished it."""
     from provisioning.models import Property
 
     tenant = getattr(connection, "tenant", None)

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from html import escape
 
-from sso.testidp.scenarios import SCENARIOS, SIGNING_MODES
+from testidp.scenarios import SCENARIOS, SIGNING_MODES
 
 AUTO_SUBMIT_SCRIPT = 'document.getElementById("saml-post").submit();'
 # The page's CSP allows exactly this inline script and nothing else.
