@@ -5,8 +5,6 @@ passes `manage.py check --deploy`.
 """
 from __future__ import annotations
 
-import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,11 +19,9 @@ if (BASE_DIR / ".env").exists():
 
 # --- Core -------------------------------------------------------------------------------------
 DEBUG: bool = env.bool("DEBUG", default=False)
-# pytest-django imports settings before any conftest can set the environment, hence the module check.
-TESTING: bool = env.bool("PORTICO_TESTING", default="pytest_django" in sys.modules)
 _INSECURE_DEV_KEY = "portico-insecure-development-key-do-not-use-in-production"
-# A missing SECRET_KEY is only tolerated where nothing real is at stake.
-SECRET_KEY: str = env("SECRET_KEY", default=_INSECURE_DEV_KEY if (DEBUG or TESTING) else None) or ""
+# A missing SECRET_KEY is only tolerated in local development (the tests set one: conftest.py).
+SECRET_KEY: str = env("SECRET_KEY", default=_INSECURE_DEV_KEY if DEBUG else None) or ""
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("Set SECRET_KEY (or DEBUG=true for local development).")
 
@@ -137,10 +133,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-# Each test run gets a queue of its own so parallel runs on one Redis never take each other's tasks.
-CELERY_TASK_DEFAULT_QUEUE: str = env(
-    "CELERY_TASK_DEFAULT_QUEUE", default=f"portico-test-{os.getpid()}" if TESTING else "portico"
-)
+# The tests set a queue per run (conftest.py), so parallel runs on one Redis never take each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE: str = env("CELERY_TASK_DEFAULT_QUEUE", default="portico")
 
 # --- Authentication and sessions -------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -154,7 +148,11 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is believed only when a proxy in front sets it (and strips it from clients);
+# otherwise any client could claim https.
+PORTICO_BEHIND_PROXY: bool = env.bool("PORTICO_BEHIND_PROXY", default=False)
+if PORTICO_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS and not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS and not DEBUG else 0)
@@ -203,7 +201,15 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 # --- E-mail -----------------------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(_email)
+EMAIL_BACKEND: str = _email["EMAIL_BACKEND"]
+EMAIL_HOST: str = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT: int = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER: str = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD: str = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS: bool = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL: bool = bool(_email.get("EMAIL_USE_SSL", False))
+if _email.get("EMAIL_FILE_PATH"):
+    EMAIL_FILE_PATH: str = _email["EMAIL_FILE_PATH"]
 DEFAULT_FROM_EMAIL: str = env("DEFAULT_FROM_EMAIL", default="Portico <no-reply@portico.localhost>")
 PORTICO_SUPPORT_EMAILS: list[str] = env.list("PORTICO_SUPPORT_EMAILS", default=["support@portico.localhost"])
 EMAIL_TIMEOUT = 10
@@ -216,7 +222,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Without collectstatic (development, tests) WhiteNoise serves straight from the apps' folders.
-WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_USE_FINDERS: bool = env.bool("PORTICO_STATIC_FROM_APPS", default=DEBUG)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

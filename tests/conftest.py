@@ -153,7 +153,6 @@ def worker_env(**extra: str) -> dict[str, str]:
         DATABASE_URL=_database_url_of_test_db(),
         REDIS_URL=settings.REDIS_URL,
         CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
-        PORTICO_TESTING="true",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
