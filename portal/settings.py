@@ -172,7 +172,6 @@ SAML_SESSION_COOKIE_NAME = "saml_session"
 # to SameSite=None (djangosaml2 issue #408).
 SAML_SESSION_COOKIE_SAMESITE = "Lax"
 SAML_CSP_HANDLER = ""  # pages set their own headers; djangosaml2's django-csp hook is not used
-SAML_IGNORE_LOGOUT_ERRORS = True
 SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 SAML_XMLSEC_BINARY: str = env("SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")
 PORTICO_SAML_CLOCK_SKEW_SECONDS: int = env.int("PORTICO_SAML_CLOCK_SKEW_SECONDS", default=120)

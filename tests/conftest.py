@@ -387,3 +387,30 @@ def eager_tasks(settings):
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+# --- Redis left as found ---------------------------------------------------------------------------
+
+def run_redis_keys(client, queue: str, before: set[bytes]) -> list[bytes]:
+    """Keys this run added: its queue and kombu's bindings for it, and task results it stored."""
+    return [key for key in client.scan_iter() if queue.encode() in key
+            or (key.startswith(b"celery-task-meta-") and key not in before)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_left_as_found() -> Iterator[None]:
+    """Each run has its own Celery queue (conftest.py); at the end its queue, bindings and results
+    go, and the run fails if any key naming the queue is left (a leak would pile up run after run)."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = set(client.scan_iter(match="celery-task-meta-*"))
+    yield
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    for key in run_redis_keys(client, queue, before):
+        client.delete(key)
+    client.zrem("_kombu.binding_deadlines", *[m for m in client.zrange("_kombu.binding_deadlines", 0, -1)
+                                              if queue.encode() in m] or [b""])
+    left = [key for key in client.scan_iter() if queue.encode() in key]
+    assert not left, f"Redis keys of this run left behind: {left}"
