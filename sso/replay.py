@@ -6,7 +6,7 @@ until the assertion expires.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureConstructionMethod, SignatureMethod, XMLSigner
 
@@ -15,10 +15,13 @@ SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 
 
 @lru_cache(maxsize=8)
-def _private_key(key_pem: str) -> PrivateKeyTypes:
+def _private_key(key_pem: str) -> rsa.RSAPrivateKey:
     # Loading an RSA key validates it, which costs more than the signature itself;
     # benchmarks sign thousands of responses with the same key.
-    return serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
+    key = serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):  # the test IdP signs RSA-SHA256 only
+        raise TypeError(f"The test IdP's key must be RSA, not {type(key).__name__}.")
+    return key
 
 
 def sign_enveloped(root: etree._Element, target: etree._Element, keypair: KeyPair) -> etree._Element:
