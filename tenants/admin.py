@@ -11,6 +11,7 @@ from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
 from tenants.services import (
     audit_record,
     email_domain_normalize,
+    email_domains_check_free,
     host_normalize,
     tenant_email_domain_remove,
     tenant_email_domains_add,
@@ -74,10 +75,10 @@ class EmailDomainInlineForm(forms.ModelForm):
             domain = email_domain_normalize(self.cleaned_data["domain"])
         except TenantError as exc:
             raise forms.ValidationError(str(exc)) from exc
-        owner = (EmailDomain.objects.filter(domain__iexact=domain).exclude(pk=self.instance.pk)
-                 .select_related("tenant").first())
-        if owner is not None:
-            raise forms.ValidationError(f"Email domain {domain} already signs in through tenant {owner.tenant.slug}.")
+        try:
+            email_domains_check_free([domain], tenant=getattr(self.instance, "tenant", None))
+        except TenantError as exc:
+            raise forms.ValidationError(str(exc)) from exc
         return domain
 
 
