@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from sso.models import IdentityProvider
     from sso.saml_guard import SamlRejected, peek_response, verify_saml_response
     from sso.sp import sp_endpoints
-    from sso.testidp.idp import TestIdP
+    from testidp.idp import TestIdP
     from tests.sso import attacks
 
     idp = TestIdP("http://idp.bench.invalid")

@@ -16,10 +16,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
 def _task_packages() -> list[str]:
-    # The project package has tasks of its own besides the apps'.
     from django.conf import settings
 
-    return [*settings.INSTALLED_APPS, "portal"]
+    return list(settings.INSTALLED_APPS)
 
 
 app.autodiscover_tasks(_task_packages)

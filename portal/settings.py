@@ -6,7 +6,6 @@ passes `manage.py check --deploy`.
 from __future__ import annotations
 
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,11 +20,9 @@ if (BASE_DIR / ".env").exists():
 
 # --- Core -------------------------------------------------------------------------------------
 DEBUG: bool = env.bool("DEBUG", default=False)
-# pytest-django imports settings before any conftest can set the environment, hence the module check.
-TESTING: bool = env.bool("PORTICO_TESTING", default="pytest_django" in sys.modules)
 _INSECURE_DEV_KEY = "portico-insecure-development-key-do-not-use-in-production"
-# A missing SECRET_KEY is only tolerated where nothing real is at stake.
-SECRET_KEY: str = env("SECRET_KEY", default=_INSECURE_DEV_KEY if (DEBUG or TESTING) else None) or ""
+# A missing SECRET_KEY is only tolerated in local development (the tests set one: conftest.py).
+SECRET_KEY: str = env("SECRET_KEY", default=_INSECURE_DEV_KEY if DEBUG else None) or ""
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("Set SECRET_KEY (or DEBUG=true for local development).")
 
@@ -46,6 +43,8 @@ ALLOWED_HOSTS: list[str] = env.list(
 SHARED_APPS = [
     "django_tenants",
     "tenants",
+    "outbox",
+    "support",
     "sso",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -54,7 +53,8 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "djangosaml2",
-    "portal.apps.PortalConfig",  # start-up checks only (portal.checks); no models
+    # Last: its admin composes the Tenant admin from the feature apps' pieces; demo_setup lives here.
+    "portal",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -194,10 +194,8 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_REDIS_RETRY_ON_TIMEOUT = True
 CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 10
 CELERY_RESULT_EXPIRES = timedelta(hours=6)
-# Each test run gets a queue of its own so parallel runs on one Redis never take each other's tasks.
-CELERY_TASK_DEFAULT_QUEUE: str = env(
-    "CELERY_TASK_DEFAULT_QUEUE", default=f"portico-test-{os.getpid()}" if TESTING else "portico"
-)
+# The tests set a queue per run (conftest.py), so parallel runs on one Redis never take each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE: str = env("CELERY_TASK_DEFAULT_QUEUE", default="portico")
 
 # --- Authentication and sessions -------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -214,7 +212,11 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is believed only when a proxy in front sets it (and strips it from clients);
+# otherwise any client could claim https.
+PORTICO_BEHIND_PROXY: bool = env.bool("PORTICO_BEHIND_PROXY", default=False)
+if PORTICO_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS and not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS and not DEBUG else 0)
@@ -234,7 +236,6 @@ SAML_SESSION_COOKIE_NAME = "saml_session"
 # to SameSite=None (djangosaml2 issue #408).
 SAML_SESSION_COOKIE_SAMESITE = "Lax"
 SAML_CSP_HANDLER = ""  # pages set their own headers; djangosaml2's django-csp hook is not used
-SAML_IGNORE_LOGOUT_ERRORS = True
 SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 SAML_XMLSEC_BINARY: str = env("SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")
 # /healthz shows each component's error text only to a caller sending this in X-Portico-Health-Token
@@ -252,7 +253,7 @@ PORTICO_METADATA_ALLOW_PRIVATE: bool = env.bool("PORTICO_METADATA_ALLOW_PRIVATE"
 PORTICO_METADATA_REFRESH_HOURS: int = env.int("PORTICO_METADATA_REFRESH_HOURS", default=24)
 PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAYS", default=30)
 # A new tenant's first Client Administrator signs in once through a set-up link support staff send
-# (provisioning.onboarding); it works once, for this long.
+# (support.services); it works once, for this long.
 PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
 
 # --- Directory sync (SCIM) -----------------------------------------------------------------
@@ -266,7 +267,7 @@ PORTICO_SCIM_MAX_BODY_BYTES: int = env.int("PORTICO_SCIM_MAX_BODY_BYTES", defaul
 # sign-in costs PORTICO_RATELIMIT_ACS_FAILURE_COST hits. With the limiter's Redis down the limits
 # are not enforced (fail open) and a warning is logged; replay protection never fails open.
 # The suite's clients all come from 127.0.0.1, so tests switch limits on where they are the point.
-PORTICO_RATELIMIT_ENABLED: bool = env.bool("PORTICO_RATELIMIT_ENABLED", default=not TESTING)
+PORTICO_RATELIMIT_ENABLED: bool = env.bool("PORTICO_RATELIMIT_ENABLED", default=True)
 # Behind a load balancer REMOTE_ADDR is the balancer: name the header it appends the client to
 # (e.g. HTTP_X_FORWARDED_FOR; its last entry is used). Empty: REMOTE_ADDR.
 PORTICO_CLIENT_IP_HEADER: str = env("PORTICO_CLIENT_IP_HEADER", default="")
@@ -300,13 +301,21 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sso.purge_consumed_assertions": {"task": "sso.purge_consumed_assertions", "options": _PUBLIC,
                                       "schedule": timedelta(hours=1)},
     # Re-queues e-mails whose task was lost to a broker outage (idempotent sending).
-    "provisioning.email_sweep": {"task": "provisioning.email_sweep", "options": _PUBLIC,
-                                 "schedule": timedelta(minutes=5)},
+    "outbox.email_sweep": {"task": "outbox.email_sweep", "options": _PUBLIC,
+                           "schedule": timedelta(minutes=5)},
 }
 
 # --- E-mail -----------------------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(_email)
+EMAIL_BACKEND: str = _email["EMAIL_BACKEND"]
+EMAIL_HOST: str = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT: int = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER: str = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD: str = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS: bool = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL: bool = bool(_email.get("EMAIL_USE_SSL", False))
+if _email.get("EMAIL_FILE_PATH"):
+    EMAIL_FILE_PATH: str = _email["EMAIL_FILE_PATH"]
 DEFAULT_FROM_EMAIL: str = env("DEFAULT_FROM_EMAIL", default="Portico <no-reply@portico.localhost>")
 PORTICO_SUPPORT_EMAILS: list[str] = env.list("PORTICO_SUPPORT_EMAILS", default=["support@portico.localhost"])
 EMAIL_TIMEOUT = 10
@@ -319,7 +328,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Without collectstatic (development, tests) WhiteNoise serves straight from the apps' folders.
-WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_USE_FINDERS: bool = env.bool("PORTICO_STATIC_FROM_APPS", default=DEBUG)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("sso.urls")),
     path("", include("provisioning.urls")),
     path("", include("scim.urls")),
+    path("", include("support.urls")),
 ]
 
 handler400 = "portal.views.error_400"

@@ -5,17 +5,14 @@ Unless a function takes `tenant` and says otherwise, it reads the schema the con
 """
 from __future__ import annotations
 
-import hmac
-
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from provisioning.errors import SetupLinkExpired, SetupLinkRefused, SetupLinkUsed
 from provisioning.models import AccessLevel, Membership, Property
-from tenants.models import NewUserRequest, SetupLink, Tenant
+from tenants.models import Tenant
+from tenants.selectors import tenant_url
 
 # Levels a tenant user may hand out. Support is Portico's own staff level: only the CLI grants it.
 TENANT_GRANTABLE_LEVELS: tuple[AccessLevel, ...] = (
@@ -140,63 +137,5 @@ def client_admin_emails(*, tenant: Tenant) -> list[str]:
         )
 
 
-def new_user_requests_of_tenant(*, tenant: Tenant) -> QuerySet[NewUserRequest]:
-    """Only ever this tenant's requests: the queue itself is shared by all tenants."""
-    return NewUserRequest.objects.filter(tenant=tenant).order_by("-created")
-
-
-def new_user_requests_from_property(*, tenant: Tenant, prop: Property) -> QuerySet[NewUserRequest]:
-    return new_user_requests_of_tenant(tenant=tenant).filter(properties__contains=[{"id": prop.pk}])
-
-
-def new_user_request_pending_exists(*, tenant: Tenant, email: str) -> bool:
-    return NewUserRequest.objects.filter(
-        tenant=tenant, email__iexact=email.strip(), status=NewUserRequest.Status.PENDING
-    ).exists()
-
-
-def new_user_request_latest_for(*, tenant: Tenant, email: str) -> NewUserRequest | None:
-    return new_user_requests_of_tenant(tenant=tenant).filter(email__iexact=(email or "").strip()).first()
-
-
-def tenant_url(*, tenant: Tenant, path: str = "/") -> str:
-    """An absolute URL on the tenant's primary host, for e-mails (built without a request)."""
-    scheme = settings.PORTICO_URL_SCHEME
-    port = settings.PORTICO_URL_PORT
-    default_port = 443 if scheme == "https" else 80
-    suffix = f":{port}" if port and port != default_port else ""
-    host = tenant.primary_host or f"{tenant.slug}.{settings.PORTICO_BASE_DOMAIN}"
-    return f"{scheme}://{host}{suffix}{path}"
-
-
 def tenant_sign_on_url(*, tenant: Tenant) -> str:
     return tenant_url(tenant=tenant, path=settings.LOGIN_URL)
-
-
-# --- Set-up links (provisioning.onboarding) -------------------------------------------------------
-
-_ASK_SUPPORT = "Ask Portico support to send you a new set-up link."
-
-
-def setup_link_usable(*, tenant: Tenant, token: str, lock: bool = False) -> SetupLink:
-    """This tenant's unused, unexpired set-up link for `token`, or SetupLinkRefused saying why.
-
-    Looked up by the token's SHA-256, never by the token: how long the lookup takes depends on the
-    hash, which tells a guesser nothing about a real token (the final compare_digest keeps it that
-    way should the lookup ever change). Another tenant's link is as unknown as one that never
-    existed. `lock` (inside a transaction) holds the row until that transaction ends, so a link is
-    used once even when two requests race.
-    """
-    digest = SetupLink.token_digest(token)
-    rows = SetupLink.objects.filter(tenant=tenant, token_sha256=digest).select_related("tenant")
-    link = (rows.select_for_update(of=("self",)) if lock else rows).first()
-    if link is None or not hmac.compare_digest(link.token_sha256, digest):
-        raise SetupLinkRefused(f"This set-up link isn't valid for {tenant.name}. Check that you opened the whole "
-                               f"link from the e-mail. {_ASK_SUPPORT}")
-    if link.used_at is not None:
-        raise SetupLinkUsed(f"This set-up link was used already, on {link.used_at:%-d %b %Y at %H:%M} UTC: each link "
-                            "works once. If single sign-on is set up, sign in as usual; if not, ask Portico support "
-                            "to send you a new set-up link.")
-    if link.expires_at <= timezone.now():
-        raise SetupLinkExpired(f"This set-up link expired on {link.expires_at:%-d %b %Y at %H:%M} UTC. {_ASK_SUPPORT}")
-    return link

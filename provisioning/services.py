@@ -3,13 +3,12 @@
 Tenant-schema work (users, memberships, properties) runs in the schema the connection is in,
 except where a function takes a public-schema row (a New User request) and enters its tenant's
 schema itself. Every change of someone's access writes an audit record in the same transaction;
-e-mails are queued for after the commit (provisioning.emails).
+e-mails are queued for after the commit (outbox.services).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -18,28 +17,24 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
-from django_tenants.utils import schema_context
 
-from provisioning.emails import email_queue
-from provisioning.errors import AlreadyDecided, NotAllowed, ProvisioningError, SignInRefusal, SignInRefused
+from outbox.services import email_queue
+from provisioning.errors import NotAllowed, ProvisioningError, SignInRefusal, SignInRefused
 from provisioning.models import AccessLevel, Membership, Property
 from provisioning.selectors import (
     access_level_of,
     access_levels_grantable_by,
     level_sees_all_properties,
     member_can_manage_team,
-    member_can_request_users,
     properties_visible_to,
     tenant_sign_on_url,
 )
-from provisioning.types import BulkDecision, MemberChange, RequestedProperty
+from provisioning.types import MemberChange
 from tenants.addresses import InvalidAddress, ascii_lower, email_canonical
-from tenants.models import NewUserRequest, Tenant
+from tenants.models import Tenant
 from tenants.selectors import email_domains_of, tenant_current
-from tenants.services import actor_label, audit_record
+from tenants.services import audit_record
 from tenants.types import Actor
-
-
 
 # --- Properties -------------------------------------------------------------------------------
 
@@ -418,131 +413,6 @@ def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Me
     return locked
 
 
-# --- New User requests --------------------------------------------------------------------------
-
-def new_user_request_create(
-    *,
-    tenant: Tenant,
-    requester: AbstractBaseUser,
-    email: str,
-    first_name: str,
-    last_name: str,
-    access_level: AccessLevel | str,
-    properties: Sequence[Property],
-    from_property: Property | None = None,
-) -> NewUserRequest:
-    """A Property Manager's or Client Administrator's request that support give someone access.
-
-    The person may never have signed in (pre-provisioning) or be in the Waiting Room already.
-    Support staff are e-mailed once the request is committed.
-    """
-    if not member_can_request_users(user=requester):
-        raise NotAllowed("Your access level doesn't allow requesting new users.")
-    email = email_validate_for_tenant(tenant=tenant, email=email)
-    first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
-    if not first_name:
-        raise ProvisioningError("Enter a first name.", field="first_name")
-    if not last_name:
-        raise ProvisioningError("Enter a surname.", field="last_name")
-    level = _level_require(access_level)
-    properties = list(properties)
-    if not properties:
-        raise ProvisioningError("Choose at least one property.", field="properties")
-    _check_may_grant(actor=requester, access_level=level, properties=properties)
-    existing = Membership.objects.filter(Q(user__username=email) | Q(user__email__iexact=email)).first()
-    if existing is not None and existing.state == Membership.State.ACTIVE and existing.user.is_active:
-        raise ProvisioningError(
-            f"{email} already has access. A Client Administrator can change it on Team Members.", field="email"
-        )
-    if NewUserRequest.objects.filter(tenant=tenant, email__iexact=email, status=NewUserRequest.Status.PENDING).exists():
-        raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email")
-    requested: list[RequestedProperty] = [{"id": p.pk, "name": p.name, "code": p.code} for p in properties]
-    requester_name = requester.get_full_name() if hasattr(requester, "get_full_name") else ""
-    try:
-        with transaction.atomic():
-            row = NewUserRequest.objects.create(
-                tenant=tenant, email=email, first_name=first_name[:150], last_name=last_name[:150],
-                access_level=level.value, properties=requested,
-                requested_by_email=requester.email or requester.get_username(),
-                requested_by_name=requester_name[:300], requested_by_user_id=requester.pk,
-                requested_from_property=(from_property.name if from_property else "")[:200],
-            )
-            audit_record(actor=requester, action="new_user_request.create", tenant=tenant, target=email,
-                         data={"request_id": row.pk, "access_level": level.value,
-                               "properties": [p["code"] for p in requested]})
-            email_queue(
-                tenant=tenant, kind="new_user_request.submitted", to=settings.PORTICO_SUPPORT_EMAILS,
-                template="new_user_request_submitted",
-                context={"request": row, "access_level_label": level.label, "admin_url": _admin_url(row),
-                         "waiting": existing is not None and existing.state == Membership.State.WAITING_ROOM},
-                dedupe_key=f"new_user_request:{row.pk}:submitted",
-            )
-    except IntegrityError as exc:  # the partial unique index: a concurrent request for the same e-mail
-        raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email") from exc
-    return row
-
-
-def _admin_url(row: NewUserRequest) -> str:
-    return f"{settings.PORTICO_BASE_URL}/admin/tenants/newuserrequest/{row.pk}/change/"
-
-
-def _request_lock(request_id: int) -> NewUserRequest:
-    row = NewUserRequest.objects.select_for_update(of=("self",)).select_related("tenant").filter(pk=request_id).first()
-    if row is None:
-        raise ProvisioningError(f"New User request #{request_id} does not exist.")
-    if row.status != NewUserRequest.Status.PENDING:
-        raise AlreadyDecided(f"The request for {row.email} was {row.get_status_display().lower()} already.")
-    return row
-
-
-def _staff_require(actor: Actor) -> None:
-    if not (isinstance(actor, AbstractBaseUser) and getattr(actor, "is_staff", False)):
-        raise NotAllowed("Only Portico support staff decide New User requests.")
-
-
-def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: Actor) -> NewUserRequest:
-    """Approve: in the request's tenant schema, make the person an active member with the access
-    asked for, all in one transaction with the decision and its audit record; then e-mail the new
-    user (with the tenant's sign-on URL) and the requester."""
-    _staff_require(actor)
-    request_id = new_user_request if isinstance(new_user_request, int) else new_user_request.pk
-    with transaction.atomic():
-        row = _request_lock(request_id)
-        tenant = row.tenant
-        level = _level_require(row.access_level)
-        with schema_context(tenant.schema_name):
-            ids = [p.get("id") for p in row.properties]
-            codes = [p.get("code") for p in row.properties]
-            found = list(Property.objects.filter(Q(pk__in=ids) | Q(code__in=codes)))
-            found_codes = {p.code for p in found}
-            missing = [p.get("name") or p.get("code") for p in row.properties if p.get("code") not in found_codes]
-            if not found and not level_sees_all_properties(level):
-                raise ProvisioningError(
-                    f"None of the properties asked for {row.email} exist in {tenant.name} any more; reject it.")
-            result = _membership_apply(
-                email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
-                access_level=level, properties=found, origin=Membership.Origin.REQUEST,
-                add_properties=True, keep_higher_level=True,
-            )
-            _email_access_granted(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
-        row.status = NewUserRequest.Status.APPROVED
-        row.decided_by = actor
-        row.decided_by_label = actor_label(actor)
-        row.decided_at = timezone.now()
-        row.decision_changes = {"user_created": result.user_created, "changes": result.changes,
-                                "properties_missing": missing}
-        row.save(update_fields=["status", "decided_by", "decided_by_label", "decided_at", "decision_changes"])
-        audit_record(actor=actor, action="new_user_request.approve", tenant=tenant, target=row.email,
-                     data={"request_id": row.pk, **row.decision_changes})
-        email_queue(
-            tenant=tenant, kind="new_user_request.approved", to=[row.requested_by_email],
-            template="new_user_request_approved",
-            context={"request": row, "access_level_label": level.label, "portal_url": tenant_sign_on_url(tenant=tenant)},
-            dedupe_key=f"new_user_request:{row.pk}:approved:requester",
-        )
-    return row
-
-
 def _email_access_granted(*, tenant: Tenant, membership: Membership, key: str | None) -> None:
     """"You can now sign in", with the tenant's sign-on URL (call inside the tenant's schema)."""
     user = membership.user
@@ -557,60 +427,3 @@ def _email_access_granted(*, tenant: Tenant, membership: Membership, key: str | 
                  "sign_on_url": tenant_sign_on_url(tenant=tenant)},
         dedupe_key=f"{key}:approved:user" if key else None,
     )
-
-
-def new_user_request_reject(*, new_user_request: NewUserRequest | int, actor: Actor, reason: str) -> NewUserRequest:
-    """Reject with a reason the requester is told by e-mail; nobody's access changes."""
-    _staff_require(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ProvisioningError("Give a reason for the rejection; the requester is told it.", field="reason")
-    request_id = new_user_request if isinstance(new_user_request, int) else new_user_request.pk
-    with transaction.atomic():
-        row = _request_lock(request_id)
-        row.status = NewUserRequest.Status.REJECTED
-        row.decided_by = actor
-        row.decided_by_label = actor_label(actor)
-        row.decided_at = timezone.now()
-        row.rejection_reason = reason[:4000]
-        row.decision_changes = {}
-        row.save(update_fields=["status", "decided_by", "decided_by_label", "decided_at", "rejection_reason",
-                                "decision_changes"])
-        audit_record(actor=actor, action="new_user_request.reject", tenant=row.tenant, target=row.email,
-                     data={"request_id": row.pk, "reason": row.rejection_reason})
-        email_queue(
-            tenant=row.tenant, kind="new_user_request.rejected", to=[row.requested_by_email],
-            template="new_user_request_rejected",
-            context={"request": row, "access_level_label": AccessLevel(row.access_level).label
-                     if AccessLevel.parse(row.access_level) else row.access_level},
-            dedupe_key=f"new_user_request:{row.pk}:rejected:requester",
-        )
-    return row
-
-
-def new_user_requests_approve(*, request_ids: Iterable[int], actor: Actor) -> BulkDecision:
-    """Approve several requests, each in its own transaction: one that fails leaves the others."""
-    _staff_require(actor)
-    decided, skipped = [], {}
-    for request_id in request_ids:
-        try:
-            new_user_request_approve(new_user_request=request_id, actor=actor)
-            decided.append(request_id)
-        except ProvisioningError as exc:
-            skipped[request_id] = exc.message
-    return BulkDecision(decided=decided, skipped=skipped)
-
-
-def new_user_requests_reject(*, request_ids: Iterable[int], actor: Actor, reason: str) -> BulkDecision:
-    """Reject several requests with one reason, each in its own transaction."""
-    _staff_require(actor)
-    if not (reason or "").strip():
-        raise ProvisioningError("Give a reason for the rejection; the requester is told it.", field="reason")
-    decided, skipped = [], {}
-    for request_id in request_ids:
-        try:
-            new_user_request_reject(new_user_request=request_id, actor=actor, reason=reason)
-            decided.append(request_id)
-        except ProvisioningError as exc:
-            skipped[request_id] = exc.message
-    return BulkDecision(decided=decided, skipped=skipped)

@@ -1,7 +1,7 @@
 """Portal pages on every tenant host (included at "" in portal/urls_tenant.py)."""
 from django.urls import path
 
-from provisioning import onboarding_views, views
+from provisioning import views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,5 +10,4 @@ urlpatterns = [
     path("team/", views.team, name="team"),
     path("team/<int:membership_id>/", views.team_member, name="team_member"),
     path("team/<int:membership_id>/remove/", views.team_member_remove, name="team_member_remove"),
-    path("setup/<str:token>/", onboarding_views.setup_link, name="setup_link"),
 ]

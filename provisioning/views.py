@@ -24,8 +24,6 @@ from provisioning.selectors import (
     member_can_manage_team,
     member_can_request_users,
     membership_of,
-    new_user_request_latest_for,
-    new_user_requests_from_property,
     properties_visible_to,
     property_manageable_by,
     property_members,
@@ -33,7 +31,9 @@ from provisioning.selectors import (
     team_members,
     waiting_room_count,
 )
-from provisioning.services import member_access_change, member_add, member_remove, new_user_request_create
+from provisioning.services import member_access_change, member_add, member_remove
+from support.selectors import new_user_request_latest_for, new_user_requests_from_property
+from support.services import new_user_request_create
 
 
 def _page(request: HttpRequest, template: str, context: dict, *, status: int = 200) -> HttpResponse:

@@ -2,13 +2,16 @@
 # Installs what a fresh Debian/Ubuntu machine lacks for Portico: a virtualenv with the pinned
 # requirements, the xmlsec1 binary pysaml2 signs and verifies with and, for the test suite,
 # Debian's Chromium for the browser journeys. Safe to run again: it only does what is missing.
-#   scripts/bootstrap.sh            runtime only
-#   scripts/bootstrap.sh --tests    also Chromium for the browser tests
+#   scripts/bootstrap.sh            runtime only (requirements.txt)
+#   scripts/bootstrap.sh --dev      development tools too (requirements-dev.txt: honcho, aiosmtpd, ...)
+#   scripts/bootstrap.sh --tests    the same, and Chromium for the browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_tests=0
-[ "${1:-}" = "--tests" ] && want_tests=1
+want_dev=0
+[ "${1:-}" = "--tests" ] && want_tests=1 && want_dev=1
+[ "${1:-}" = "--dev" ] && want_dev=1
 
 apt_packages=()
 command -v xmlsec1 >/dev/null 2>&1 || apt_packages+=(xmlsec1)
@@ -34,10 +37,14 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$python" -m venv .venv
 fi
+requirements=requirements.txt
+[ "$want_dev" = 1 ] && requirements=requirements-dev.txt
+# The stamp covers both files and which of them was installed, so editing either (or switching
+# from runtime to dev) installs again.
 stamp=.venv/.requirements.sha
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)-$requirements
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> installing requirements into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  echo "==> installing $requirements into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$requirements"
   echo "$want" > "$stamp"
 fi

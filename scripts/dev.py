@@ -37,7 +37,7 @@ def main() -> int:
     print("==> migrating the public and tenant schemas")
     run("manage.py", "portal_setup")
     metadata = STATE / "testidp" / "metadata.xml"
-    run("-m", "sso.testidp", "--base-url", "http://localhost:8010", "--state-dir", str(STATE / "testidp"),
+    run("-m", "testidp", "--base-url", "http://localhost:8010", "--state-dir", str(STATE / "testidp"),
         "--write-metadata", str(metadata))
     run("manage.py", "demo_setup", "--idp-metadata", str(metadata))
     print("""

@@ -59,9 +59,9 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
 
 
 def _database_exists_or_create(url: str) -> None:
-    import psycopg
-
     from urllib.parse import urlsplit
+
+    import psycopg
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/") or "portico"
@@ -74,9 +74,9 @@ def _database_exists_or_create(url: str) -> None:
 
 def _can_connect(url: str) -> bool:
     try:
-        import psycopg
-
         from urllib.parse import urlsplit
+
+        import psycopg
 
         with psycopg.connect(urlsplit(url)._replace(path="/postgres").geturl(), connect_timeout=3):
             return True

@@ -20,8 +20,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from provisioning.errors import SignInRefusal, SignInRefused
 from provisioning.models import AccessLevel
 from provisioning.selectors import membership_state
-from sso.conf import idp_for_sign_in
 from sso.backends import SsoIdentityBackend
+from sso.conf import idp_for_sign_in
 from sso.diagnosis import decoded_for_display, http_status
 from sso.errors import SignInRejected
 from sso.models import IdentityProvider, SignInAttempt

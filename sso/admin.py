@@ -1,4 +1,4 @@
-"""Django admin for support staff on the central host: tenants, their IdP connections and sign-in health.
+"""Django admin for support staff on the central host: tenants' IdP connections and sign-in health.
 
 Every change goes through the same services as the customer's settings page and the command line,
 so it is validated the same way and leaves the same audit record.
@@ -9,7 +9,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Min, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -18,7 +17,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from provisioning.models import AccessLevel
-from provisioning.selectors import tenant_members_overview
 from sso.errors import SsoConfigError
 from sso.forms import AttributeMappingFields, ConfigErrorMixin, OptionsForm, upload_read
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
@@ -31,91 +29,16 @@ from sso.services import (
     idp_options_update,
 )
 from sso.sp import sp_endpoints
-from tenants.errors import TenantError
-from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
-from tenants.routing import routing_invalidate
-from tenants.services import (
-    audit_record,
-    email_domain_normalize,
-    host_normalize,
-    tenant_email_domain_remove,
-    tenant_email_domains_add,
-)
+from tenants.admin import ReadOnlyAdmin
+from tenants.models import Tenant
 
-# --- Tenants ----------------------------------------------------------------------------------------------
+# --- What sso adds to the Tenant admin (composed in portal/admin.py) ------------------------------------
 
 
-class DomainInlineForm(forms.ModelForm):
-    class Meta:
-        model = Domain
-        fields = ["domain", "is_primary"]
+class TenantSsoAdminMixin:
+    """The tenant list's "single sign-on" column: its IdP connection, or a link to connect one."""
 
-    def clean_domain(self) -> str:
-        try:
-            return host_normalize(self.cleaned_data["domain"])
-        except TenantError as exc:
-            raise forms.ValidationError(str(exc)) from exc
-
-
-class DomainInline(admin.TabularInline):
-    model = Domain
-    form = DomainInlineForm
-    extra = 0
-    verbose_name = "host name"
-    verbose_name_plural = "host names (each serves the tenant's portal and its own SAML Identifier and Reply URL)"
-
-
-class EmailDomainInlineForm(forms.ModelForm):
-    class Meta:
-        model = EmailDomain
-        fields = ["domain"]
-
-    def clean_domain(self) -> str:
-        try:
-            domain = email_domain_normalize(self.cleaned_data["domain"])
-        except TenantError as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        owner = (EmailDomain.objects.filter(domain__iexact=domain).exclude(pk=self.instance.pk)
-                 .select_related("tenant").first())
-        if owner is not None:
-            raise forms.ValidationError(f"Email domain {domain} already signs in through tenant {owner.tenant.slug}.")
-        return domain
-
-
-class EmailDomainInline(admin.TabularInline):
-    model = EmailDomain
-    form = EmailDomainInlineForm
-    extra = 0
-    verbose_name_plural = "email domains (email-first discovery: one tenant per domain)"
-
-
-@admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "status", "hosts", "email_domains_list", "sso", "members"]
-    list_filter = ["status"]
-    search_fields = ["slug", "name", "domains__domain", "email_domains__domain"]
-    fields = ["slug", "name", "status", "brand_colour", "schema_name", "created"]
-    readonly_fields = ["slug", "schema_name", "created"]
-    inlines = [DomainInline, EmailDomainInline]
-    change_form_template = "sso/admin/tenant_change_form.html"  # adds "Send set-up link" (provisioning.admin)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
-        return (super().get_queryset(request).exclude(schema_name="public")
-                .prefetch_related("domains", "email_domains").select_related("identity_provider"))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # `manage.py tenant_create`: creates the schema, validates the slug, audits
-
-    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
-        return False  # dropping a customer's schema is a deliberate operator step
-
-    @admin.display(description="hosts")
-    def hosts(self, obj: Tenant) -> str:
-        return ", ".join(d.domain for d in obj.domains.all())
-
-    @admin.display(description="email domains")
-    def email_domains_list(self, obj: Tenant) -> str:
-        return ", ".join(d.domain for d in obj.email_domains.all()) or "—"
+    list_select_related_extra = ("identity_provider",)
 
     @admin.display(description="single sign-on")
     def sso(self, obj: Tenant) -> str:
@@ -125,64 +48,6 @@ class TenantAdmin(admin.ModelAdmin):
             return format_html('<a href="{}">connect…</a>', url)
         url = reverse("admin:sso_identityprovider_change", args=[idp.pk])
         return format_html('<a href="{}">{}</a>', url, idp.display_name)
-
-    @admin.display(description="users")
-    def members(self, obj: Tenant) -> str:
-        counts = tenant_members_overview(tenant=obj, limit=0)["counts"]
-        return f"{counts['active']} active · {counts['waiting_room']} waiting · {counts['disabled']} disabled"
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
-        tenant = self.get_object(request, object_id)
-        extra = {"members_overview": tenant_members_overview(tenant=tenant)} if tenant is not None else {}
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
-
-    def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
-        obj.save()
-        transaction.on_commit(routing_invalidate)  # status or name: cached routing must not serve the old row
-        if form.changed_data:
-            audit_record(actor=request.user, action="tenant.update", tenant=obj, target=obj.slug,
-                         data={name: str(form.cleaned_data.get(name)) for name in form.changed_data})
-
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: forms.BaseModelFormSet,
-                     change: bool) -> None:
-        tenant: Tenant = form.instance
-        if formset.model is EmailDomain:
-            self._email_domains_save(request, tenant, formset)
-        elif formset.model is Domain:
-            self._hosts_save(request, tenant, formset)
-        else:  # pragma: no cover - no other inlines
-            super().save_formset(request, form, formset, change)
-
-    def _email_domains_save(self, request: HttpRequest, tenant: Tenant, formset: forms.BaseModelFormSet) -> None:
-        # Through the services, so the one-tenant-per-domain rule and the audit record hold here too.
-        # The admin's change message reads what a formset's save() would have recorded.
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for inline in formset.deleted_forms:
-            if inline.instance.pk:
-                tenant_email_domain_remove(tenant=tenant, domain=inline.instance.domain, actor=request.user)
-                formset.deleted_objects.append(inline.instance)
-        for inline in formset.forms:
-            if inline in formset.deleted_forms or not inline.has_changed() or not inline.cleaned_data.get("domain"):
-                continue
-            if inline.instance.pk:
-                old = EmailDomain.objects.get(pk=inline.instance.pk).domain
-                tenant_email_domain_remove(tenant=tenant, domain=old, actor=request.user)
-            added = tenant_email_domains_add(tenant=tenant, domains=[inline.cleaned_data["domain"]], actor=request.user)
-            formset.new_objects.extend(added)
-
-    def _hosts_save(self, request: HttpRequest, tenant: Tenant, formset: forms.BaseModelFormSet) -> None:
-        instances = formset.save(commit=False)
-        removed = [obj.domain for obj in formset.deleted_objects]
-        for obj in formset.deleted_objects:
-            obj.delete()
-        for obj in instances:
-            obj.tenant = tenant
-            obj.save()
-        if instances or removed:
-            transaction.on_commit(routing_invalidate)
-            audit_record(actor=request.user, action="tenant.hosts_update", tenant=tenant,
-                         data={"saved": [obj.domain for obj in instances], "removed": removed})
-        formset.save_m2m()
 
 
 # --- Identity providers ---------------------------------------------------------------------------------
@@ -453,17 +318,6 @@ def _ago(moment: object) -> str:
 # --- Sign-in attempts and audit ------------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(SignInAttempt)
 class SignInAttemptAdmin(ReadOnlyAdmin):
     list_display = ["created", "tenant", "outcome", "code", "email", "is_test", "idp_initiated", "reference"]
@@ -485,14 +339,3 @@ class SignInAttemptAdmin(ReadOnlyAdmin):
             return "—"
         return format_html('<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">{}</pre>',
                            response_xml_readable(obj.response_xml))
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created", "tenant", "actor", "action", "target"]
-    list_filter = ["action", "tenant"]
-    search_fields = ["actor", "target", "action"]
-    list_select_related = ["tenant"]
-    date_hierarchy = "created"
-    fields = ["created", "tenant", "actor", "action", "target", "data"]
-    readonly_fields = fields

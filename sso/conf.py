@@ -113,7 +113,3 @@ def saml_config_for_request(request: HttpRequest | None = None) -> SPConfig:
         raise ImproperlyConfigured("A SAML configuration exists only for a tenant host's request.")
     return saml_config_for(idp=idp_for_sign_in(request.tenant), endpoints=sp_endpoints_for_request(request))
 
-
-def saml_config_cache_clear() -> None:
-    with _lock:
-        _cache.clear()

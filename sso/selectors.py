@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, Min, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from lxml import etree
 
@@ -125,10 +125,6 @@ def certificates_to_warn(*, now: datetime | None = None) -> QuerySet[IdpCertific
         .select_related("idp__tenant")
         .order_by("not_after")
     )
-
-
-def idp_soonest_certificate_expiry(*, idp: IdentityProvider) -> datetime | None:
-    return idp.certificates.aggregate(soonest=Min("not_after"))["soonest"]
 
 
 def idps_to_refresh() -> QuerySet[IdentityProvider]:

@@ -258,7 +258,7 @@ def sign_in_attempt_record(
 def certificate_expiry_warn(*, certificate_id: int, now: datetime | None = None) -> bool:
     """Queue the warning and stamp the certificate in one transaction: at most one e-mail per certificate,
     however often or concurrently the task runs (the row lock, the stamp and the e-mail's dedupe key)."""
-    from provisioning.emails import email_queue
+    from outbox.services import email_queue
     from provisioning.selectors import client_admin_emails
     from sso.selectors import certificate_status
 

@@ -14,9 +14,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from sso.diagnosis import admin_headline
 from sso.errors import SsoConfigError
 from sso.forms import EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
-from sso.diagnosis import admin_headline
 from sso.selectors import (
     attempt_for_tenant,
     can_manage_sso,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import HttpRequest
 
+from tenants.selectors import host_base_url
+
 ACS_PATH = "/sso/acs/"
 METADATA_PATH = "/sso/metadata/"
 LOGIN_PATH = "/sso/login/"
@@ -27,12 +29,7 @@ class SpEndpoints:
 
 
 def sp_endpoints(*, host: str, scheme: str | None = None) -> SpEndpoints:
-    scheme = scheme or settings.PORTICO_URL_SCHEME
-    port = settings.PORTICO_URL_PORT
-    default_port = {"http": 80, "https": 443}.get(scheme)
-    # The base URL's port only applies to its own scheme (a TLS proxy in front of :8000 serves :443).
-    suffix = f":{port}" if port and port != default_port and scheme == settings.PORTICO_URL_SCHEME else ""
-    base = f"{scheme}://{host.split(':')[0].lower()}{suffix}"
+    base = host_base_url(host=host, scheme=scheme)
     return SpEndpoints(
         host=host, base_url=base, entity_id=f"{base}{METADATA_PATH}", acs_url=f"{base}{ACS_PATH}",
         sign_on_url=f"{base}{LOGIN_PATH}", metadata_url=f"{base}{METADATA_PATH}",

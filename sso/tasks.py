@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import random
 
+from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from portal.celery import app
 from sso.models import IdentityProvider
 from sso.selectors import certificates_to_warn, idps_to_refresh
 from sso.services import certificate_expiry_warn, idp_metadata_refresh
@@ -25,7 +25,7 @@ REFRESH_MAX_RETRIES = 3
 REFRESH_RETRY_BASE_SECONDS = 5 * 60
 
 
-@app.task(name="sso.refresh_all_metadata", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
+@shared_task(name="sso.refresh_all_metadata", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
           max_retries=5)
 def refresh_all_metadata() -> int:
     """Dispatcher: one sso.refresh_metadata task per enabled, URL-sourced IdP."""
@@ -36,7 +36,7 @@ def refresh_all_metadata() -> int:
     return len(ids)
 
 
-@app.task(bind=True, name="sso.refresh_metadata", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
+@shared_task(bind=True, name="sso.refresh_metadata", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
           max_retries=REFRESH_MAX_RETRIES)
 def refresh_metadata(self, idp_id: int) -> str:  # noqa: ANN001 (Celery's bound task)
     """Fetch one IdP's metadata again. On failure the last good copy stays in use and the error is kept
@@ -57,7 +57,7 @@ def refresh_metadata(self, idp_id: int) -> str:  # noqa: ANN001 (Celery's bound 
     raise self.retry(countdown=delay + random.randint(0, delay // 4), max_retries=REFRESH_MAX_RETRIES)
 
 
-@app.task(name="sso.warn_expiring_certificates", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
+@shared_task(name="sso.warn_expiring_certificates", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
           max_retries=5)
 def warn_expiring_certificates() -> int:
     """E-mail each tenant's Client Administrators once per signing certificate about to expire."""
@@ -68,7 +68,7 @@ def warn_expiring_certificates() -> int:
     return sent
 
 
-@app.task(name="sso.purge_consumed_assertions", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
+@shared_task(name="sso.purge_consumed_assertions", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
           max_retries=5)
 def purge_consumed_assertions() -> int:
     """Beat, hourly: forget consumed assertions that have expired (they are refused as expired anyway)."""

@@ -1,6 +1,7 @@
 """Reads over the public schema."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from tenants.models import EmailDomain, Tenant
@@ -40,3 +41,21 @@ def tenant_current() -> Tenant | None:
     if connection.schema_name == "public":
         return None
     return Tenant.objects.filter(schema_name=connection.schema_name).first()
+
+
+def host_base_url(*, host: str, scheme: str | None = None) -> str:
+    """The absolute base URL (scheme://host[:port]) of a Portico host, built without a request.
+
+    PORTICO_URL_PORT only applies to PORTICO_URL_SCHEME: a TLS proxy in front of :8000 serves :443.
+    """
+    scheme = scheme or settings.PORTICO_URL_SCHEME
+    port = settings.PORTICO_URL_PORT
+    default_port = {"http": 80, "https": 443}.get(scheme)
+    suffix = f":{port}" if port and port != default_port and scheme == settings.PORTICO_URL_SCHEME else ""
+    return f"{scheme}://{host.split(':')[0].lower()}{suffix}"
+
+
+def tenant_url(*, tenant: Tenant, path: str = "/") -> str:
+    """An absolute URL on the tenant's primary host, for e-mails and set-up links."""
+    host = tenant.primary_host or f"{tenant.slug}.{settings.PORTICO_BASE_DOMAIN}"
+    return host_base_url(host=host) + path

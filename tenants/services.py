@@ -77,7 +77,8 @@ def _hosts_check_free(hosts: Iterable[str], *, tenant: Tenant | None = None) -> 
         raise TenantError(f"Host {owner.domain} already belongs to tenant {owner.tenant.slug}.")
 
 
-def _email_domains_check_free(domains: Iterable[str], *, tenant: Tenant | None = None) -> None:
+def email_domains_check_free(domains: Iterable[str], *, tenant: Tenant | None = None) -> None:
+    """One tenant per email domain: TenantError naming the owner if another tenant has one of these."""
     for domain in domains:
         owner = EmailDomain.objects.filter(domain__iexact=domain).select_related("tenant").first()
         if owner and (tenant is None or owner.tenant_id != tenant.pk):
@@ -101,7 +102,7 @@ def tenant_create(
     if Tenant.objects.filter(slug=slug).exists():
         raise TenantError(f"Tenant {slug!r} already exists.")
     _hosts_check_free(host_list)
-    _email_domains_check_free(domain_list)
+    email_domains_check_free(domain_list)
     # Outside the tenant's transaction: a template built here stays for the next tenant even if
     # this one fails, and pg_dump (its own connection) can read it.
     from_template = template_ready()
@@ -175,7 +176,7 @@ def tenant_status_set(*, tenant: Tenant, status: str, actor: Actor) -> Tenant:
 def tenant_email_domains_add(*, tenant: Tenant, domains: Iterable[str], actor: Actor) -> list[EmailDomain]:
     """Add to the tenant's one list of email domains; a domain already the tenant's is kept as is."""
     domain_list = list(dict.fromkeys(email_domain_normalize(d) for d in domains))
-    _email_domains_check_free(domain_list, tenant=tenant)
+    email_domains_check_free(domain_list, tenant=tenant)
     with transaction.atomic():
         added = []
         for domain in domain_list:

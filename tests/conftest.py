@@ -15,9 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
+
+from provisioning.models import AccessLevel, Membership
+from tests.provisioning.factories import member_create
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,8 +36,8 @@ TENANTS = {
 @pytest.fixture(scope="session")
 def idp_servers() -> Iterator[dict]:
     """One running test IdP per session tenant (each tenant trusts only its own)."""
-    from sso.testidp.idp import TestIdP
-    from sso.testidp.server import serve_in_thread
+    from testidp.idp import TestIdP
+    from testidp.server import serve_in_thread
 
     running = {slug: serve_in_thread(lambda url: TestIdP(url)) for slug in TENANTS}
     yield running
@@ -154,7 +158,6 @@ def worker_env(**extra: str) -> dict[str, str]:
         DATABASE_URL=_database_url_of_test_db(),
         REDIS_URL=settings.REDIS_URL,
         CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
-        PORTICO_TESTING="true",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -176,6 +179,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_sin
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
+             "--include", "tests.worker_tasks",
              "-n", f"test-{os.getpid()}@%h"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
@@ -203,7 +207,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_sin
 
 @pytest.fixture
 def acme_idp(idp_servers):
-    """acme's test IdP (a sso.testidp.idp.TestIdP): build responses with .build_response_b64(...)."""
+    """acme's test IdP (a testidp.idp.TestIdP): build responses with .build_response_b64(...)."""
     return idp_servers["acme"].idp
 
 
@@ -225,7 +229,7 @@ def sso_start(client: Client, next_path: str = "/", *, test: bool = False):
     """GET /sso/login/ on the client's tenant host; returns (response, AuthnRequestInfo at the IdP)."""
     from urllib.parse import parse_qs, urlsplit
 
-    from sso.testidp.idp import TestIdP
+    from testidp.idp import TestIdP
 
     query = f"?next={next_path}" + ("&test=1" if test else "")
     response = client.get(f"/sso/login/{query}")
@@ -321,3 +325,97 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink.url = f"smtp://127.0.0.1:{port}"
     yield sink
     controller.stop()
+
+
+# --- Members at each access level, support staff, Celery in-process (shared by every app's tests) ---
+
+@pytest.fixture
+def acme_ca(acme):
+    return member_create(access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=(), first_name="Cara",
+                         last_name="Admin")
+
+
+@pytest.fixture
+def acme_pm(acme):
+    return member_create(access_level=AccessLevel.PROPERTY_MANAGER, properties=("harbour-view",),
+                         first_name="Pete", last_name="Manager")
+
+
+@pytest.fixture
+def acme_tech(acme):
+    return member_create(access_level=AccessLevel.TECHNICIAN, properties=("harbour-view",), first_name="Tess",
+                         last_name="Tech")
+
+
+@pytest.fixture
+def acme_waiting(acme):
+    return member_create(access_level="", properties=(), state=Membership.State.WAITING_ROOM,
+                         origin=Membership.Origin.JUST_IN_TIME, first_name="Wanda", last_name="Waiting")
+
+
+@pytest.fixture
+def globex_pm(globex):
+    return member_create(tenant="globex", access_level=AccessLevel.PROPERTY_MANAGER, properties=("globex-tower",),
+                         first_name="Gil", last_name="Globex")
+
+
+@pytest.fixture
+def as_member():
+    """as_member(user, tenant="acme") -> a client on that tenant's host, signed in as user."""
+    def sign_in(user, tenant: str = "acme") -> Client:
+        host = {"acme": "acme.localhost", "globex": "globex.localhost"}[tenant]
+        return login_as(client_for(host), user, tenant)
+
+    return sign_in
+
+
+@pytest.fixture
+def support_user(db):
+    return get_user_model().objects.create_superuser(
+        username="ana.support", email="ana@portico.example", password="unused-in-tests")
+
+
+@pytest.fixture
+def support_client(support_user) -> Client:
+    client = client_for("localhost")
+    client.force_login(support_user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+@pytest.fixture
+def eager_tasks(settings):
+    """Run Celery tasks in this process, at once (for tests where the queue is not the point);
+    e-mails land in django.core.mail.outbox."""
+    from portal.celery import app
+
+    previous = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+# --- Redis left as found ---------------------------------------------------------------------------
+
+def run_redis_keys(client, queue: str, before: set[bytes]) -> list[bytes]:
+    """Keys this run added: its queue and kombu's bindings for it, and task results it stored."""
+    return [key for key in client.scan_iter() if queue.encode() in key
+            or (key.startswith(b"celery-task-meta-") and key not in before)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_left_as_found() -> Iterator[None]:
+    """Each run has its own Celery queue (conftest.py); at the end its queue, bindings and results
+    go, and the run fails if any key naming the queue is left (a leak would pile up run after run)."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = set(client.scan_iter(match="celery-task-meta-*"))
+    yield
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    for key in run_redis_keys(client, queue, before):
+        client.delete(key)
+    client.zrem("_kombu.binding_deadlines", *[m for m in client.zrange("_kombu.binding_deadlines", 0, -1)
+                                              if queue.encode() in m] or [b""])
+    left = [key for key in client.scan_iter() if queue.encode() in key]
+    assert not left, f"Redis keys of this run left behind: {left}"

@@ -156,7 +156,7 @@ def portal_server(browser_db) -> Iterator[LiveServer]:
 class BrowserTenant:
     tenant: object
     domain: str  # its email domain
-    idp: object | None  # sso.testidp.server.RunningIdP
+    idp: object | None  # testidp.server.RunningIdP
     properties: dict[str, object]  # code -> provisioning.models.Property
 
     @property
@@ -186,10 +186,10 @@ def _browser_tenant(letter: str, name: str, *, properties: list[tuple[str, str]]
                     allow_idp_initiated: bool = False, brand_colour: str = "") -> BrowserTenant:
     from provisioning.services import property_create
     from sso.services import idp_configure_from_metadata, idp_options_update
-    from sso.testidp.idp import TestIdP
-    from sso.testidp.server import serve_in_thread
     from tenants.models import EmailDomain, Tenant
     from tenants.services import tenant_create
+    from testidp.idp import TestIdP
+    from testidp.server import serve_in_thread
 
     slug = f"b{PID}{letter}"
     # A readable domain for the screenshots, unless an earlier run kept with --reuse-db holds it.

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_property_manager_requests_a_new_user_from_the_manage_page(journey, northwind):
-    from tenants.models import NewUserRequest
+    from support.models import NewUserRequest
 
     manager = northwind.member_add("paula.manager", first_name="Paula", last_name="Manager",
                                    access_level="property-manager", properties=("harbour-view",))

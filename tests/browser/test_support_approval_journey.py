@@ -18,7 +18,7 @@ def _request_access_for(northwind, *, manager: str, email: str):
     """What a Property Manager's New User form does (its own journey: test_property_manager_journey)."""
     from django.contrib.auth import get_user_model
 
-    from provisioning.services import new_user_request_create
+    from support.services import new_user_request_create
 
     with schema_context(northwind.schema):
         requester = get_user_model().objects.get(username=manager)

@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 
-from provisioning.emails import emails_queue_lost
-from provisioning.services import new_user_requests_approve
-from tenants.models import OutboundEmail
+from outbox.models import OutboundEmail
+from outbox.services import emails_queue_lost
+from support.services import new_user_requests_approve
 from tests.faults.conftest import celery_broker, worker_start
 from tests.provisioning.factories import new_user_request_create, unique_email
 

@@ -32,7 +32,7 @@ def test_healthz_reports_503_naming_redis_when_it_is_unreachable(public_client, 
 def test_task_submitted_in_a_tenant_context_runs_on_a_real_worker_in_that_schema(committed_db, celery_worker):
     from django_tenants.utils import schema_context
 
-    from portal.tasks import schema_probe
+    from tests.worker_tasks import schema_probe
 
     with schema_context("acme"):
         result = schema_probe.delay()

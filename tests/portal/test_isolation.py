@@ -54,7 +54,7 @@ def test_every_url_pattern_is_classified_for_the_isolation_matrix():
 @pytest.fixture
 def globex_private(globex, acme):
     """B's objects to aim at, and the markers that must never appear in an answer to A."""
-    from provisioning.onboarding import setup_link_create
+    from support.services import setup_link_create
 
     member = member_create(tenant="globex", email="gina.secret@globex.example",
                            access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=("globex-tower",))

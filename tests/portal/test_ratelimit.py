@@ -79,7 +79,7 @@ def test_with_the_limiter_redis_down_requests_go_through(public_client, settings
 
 
 def test_every_limited_url_name_exists_and_has_a_configured_scope(settings):
-    from django.urls import reverse, NoReverseMatch
+    from django.urls import NoReverseMatch, reverse
 
     from portal.ratelimit import LIMITED_URLS
 

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "PORTICO_TESTING", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "PORTICO_BEHIND_PROXY", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env={**base, **env},
                           capture_output=True, text=True, timeout=120)
 
@@ -19,17 +19,30 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_production_settings_pass_check_deploy():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="false",
                      SECRET_KEY=secrets.token_urlsafe(50), PORTICO_BASE_URL="https://portal.example.com",
-                     PORTICO_BASE_DOMAIN="portal.example.com", PORTICO_TESTING="false")
+                     PORTICO_BASE_DOMAIN="portal.example.com")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    result = _manage("check", DEBUG="false", PORTICO_TESTING="false")
+    result = _manage("check", DEBUG="false")
     assert result.returncode != 0
     assert "Set SECRET_KEY" in result.stderr
 
 
+def test_x_forwarded_proto_is_trusted_only_when_portico_behind_proxy_says_so():
+    show = ("shell", "-c", "from django.conf import settings; print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))")
+    key = secrets.token_urlsafe(50)
+    assert _manage(*show, SECRET_KEY=key).stdout.strip().splitlines()[-1] == "None"
+    assert _manage(*show, SECRET_KEY=key, PORTICO_BEHIND_PROXY="true").stdout.strip().splitlines()[-1] == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+def test_without_a_proxy_a_client_claiming_https_gets_http_sp_values(acme_client):
+    xml = acme_client.get("/sso/metadata/", HTTP_X_FORWARDED_PROTO="https").content.decode()
+    assert 'entityID="http://acme.localhost' in xml and "https://" not in xml.split("<ds:Signature")[0]
+
+
 def test_behind_a_tls_proxy_the_sp_values_use_https(acme_client, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # as PORTICO_BEHIND_PROXY=true sets it
     settings.PORTICO_BASE_URL, settings.PORTICO_URL_SCHEME, settings.PORTICO_URL_PORT = "https://portal.example.com", "https", None
     xml = acme_client.get("/sso/metadata/", HTTP_X_FORWARDED_PROTO="https").content.decode()
     assert 'entityID="https://acme.localhost/sso/metadata/"' in xml

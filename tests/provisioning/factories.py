@@ -67,7 +67,8 @@ def new_user_request_create(
     last_name: str = "Newcomer",
 ):
     """A pending New User request row, as the Manage page would have written it."""
-    from tenants.models import NewUserRequest, Tenant
+    from support.models import NewUserRequest
+    from tenants.models import Tenant
 
     row_tenant = Tenant.objects.get(slug=tenant)
     domain = "acme.example" if tenant == "acme" else f"{tenant}.example"

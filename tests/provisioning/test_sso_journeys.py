@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django_tenants.utils import schema_context
 
 from provisioning.models import Membership
-from tenants.models import NewUserRequest
+from support.models import NewUserRequest
 from tests.conftest import client_for
 from tests.provisioning.factories import property_ids
 
@@ -61,7 +61,7 @@ def test_after_support_approves_the_new_user_request_the_next_sso_is_active(acme
     assert "Waiting for support" in waiting.get("/waiting-room/").content.decode()
 
     row = NewUserRequest.objects.get(tenant=acme, email="later.on@acme.example")
-    support_client.post(f"/admin/tenants/newuserrequest/{row.pk}/approve/")
+    support_client.post(f"/admin/support/newuserrequest/{row.pk}/approve/")
     assert _state("later.on@acme.example") == "active"
 
     fresh = client_for("acme.localhost")

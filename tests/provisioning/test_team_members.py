@@ -6,7 +6,8 @@ from django_tenants.utils import schema_context
 
 from provisioning.models import AccessLevel, Membership
 from provisioning.services import user_provision_from_assertion
-from tenants.models import AuditEvent, NewUserRequest
+from support.models import NewUserRequest
+from tenants.models import AuditEvent
 from tests.provisioning.factories import member_create, membership_find, property_ids
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from provisioning.middleware import WAITING_ROOM_ALLOWED_URL_NAMES
-from tenants.models import NewUserRequest
+from support.models import NewUserRequest
 from tests.provisioning.factories import member_create
 
 SAMPLE_ARGS = {"code": "harbour-view", "membership_id": "1", "reference": "ABCDEFGH"}

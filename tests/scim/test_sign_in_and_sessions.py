@@ -10,7 +10,7 @@ from django_tenants.utils import schema_context
 from provisioning.models import AccessLevel, Membership
 from tenants.models import AuditEvent
 from tests.conftest import client_for
-from tests.provisioning.factories import membership_find, member_create, unique_email
+from tests.provisioning.factories import member_create, membership_find, unique_email
 from tests.scim.conftest import entra_user, patch_op
 
 

@@ -1,7 +1,7 @@
 """Hostile rewrites of a signed SAML Response, for tests of Portico's ACS and of sso.saml_guard.
 
 Every public function takes the XML of a genuine signed response (as built by
-`sso.testidp.idp.TestIdP.build_response`) and returns tampered XML. They work on
+`testidp.idp.TestIdP.build_response`) and returns tampered XML. They work on
 the parsed tree with lxml, so they keep working whatever the IdP's prefixes and
 whitespace, and they never touch the verifier: a test proves a defence only if
 the payload is a faithful copy of the published attack.
@@ -16,7 +16,7 @@ import base64
 import copy
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureConstructionMethod, SignatureMethod, XMLSigner
 
-from sso.testidp.keys import KeyPair
+from testidp.keys import KeyPair
 
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"

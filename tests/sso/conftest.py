@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sso.testidp.idp import TestIdP
+from testidp.idp import TestIdP
 
 
 @pytest.fixture

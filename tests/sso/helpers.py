@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sso.models import IdentityProvider, IdpCertificate
-from sso.testidp.keys import generate_keypair
 from tenants.models import EmailDomain, Tenant
+from testidp.keys import generate_keypair
 
 REPO = Path(__file__).resolve().parents[2]
 # Real Entra and ADFS metadata documents, kept beside the repository.

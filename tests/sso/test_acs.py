@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 
 from provisioning.models import AccessLevel, Membership
 from sso.models import IdentityProvider, SignInAttempt
-from sso.testidp.keys import generate_keypair
+from testidp.keys import generate_keypair
 from tests.conftest import client_for, idp_sign_in, login_as, sso_start
 from tests.sso import attacks
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from sso.models import SignInAttempt
-from sso.testidp.keys import generate_keypair
+from testidp.keys import generate_keypair
 from tests.conftest import client_for, sso_start
 from tests.sso import attacks
 

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 
 from sso.models import IdentityProvider
 from sso.sp import sp_endpoints
-from sso.testidp.keys import generate_keypair
 from tenants.models import EmailDomain
+from testidp.keys import generate_keypair
 from tests.sso.helpers import FIXTURES, REPO, certificate_text, configuration_state, metadata_server
 
 NOW = datetime.now(UTC)

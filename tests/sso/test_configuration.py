@@ -12,9 +12,9 @@ import pytest
 from sso.errors import SsoConfigError
 from sso.models import IdentityProvider
 from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual
-from sso.testidp.idp import TestIdP
-from sso.testidp.keys import generate_keypair
 from tenants.models import AuditEvent, EmailDomain
+from testidp.idp import TestIdP
+from testidp.keys import generate_keypair
 from tests.sso.helpers import FIXTURES, certificate_text, configuration_state, metadata_server
 
 NOW = datetime.now(UTC)

@@ -43,7 +43,7 @@ import base64
 import inspect
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -59,8 +59,8 @@ from sso.errors import SignInRejected
 from sso.models import IdentityProvider
 from sso.saml_guard import SamlRejected, verify_saml_response
 from sso.sp import sp_endpoints
-from sso.testidp.idp import TestIdP
-from sso.testidp.keys import generate_keypair
+from testidp.idp import TestIdP
+from testidp.keys import generate_keypair
 from tests.sso import attacks
 from tests.sso.attacks import SAML_NS
 

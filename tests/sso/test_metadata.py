@@ -28,7 +28,7 @@ from sso.metadata import (
     idp_metadata_parse,
     is_forbidden_address,
 )
-from sso.testidp.keys import generate_keypair
+from testidp.keys import generate_keypair
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"

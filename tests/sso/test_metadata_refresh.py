@@ -10,14 +10,14 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from outbox.models import OutboundEmail
 from portal.celery import app
 from provisioning.models import AccessLevel, Membership
 from sso.models import IdentityProvider, IdpCertificate
 from sso.services import idp_configure_from_url, idp_configure_manual
 from sso.tasks import REFRESH_MAX_RETRIES, refresh_all_metadata, refresh_metadata, warn_expiring_certificates
-from sso.testidp.idp import TestIdP
-from sso.testidp.keys import generate_keypair
-from tenants.models import OutboundEmail
+from testidp.idp import TestIdP
+from testidp.keys import generate_keypair
 from tests.sso.helpers import metadata_server
 
 

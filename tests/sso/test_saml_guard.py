@@ -15,10 +15,10 @@ from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
 
 from sso.saml_guard import SamlRejected, _bind_signed_element, peek_response, verify_saml_response
-from sso.testidp.idp import TestIdP
-from sso.testidp.keys import KeyPair, generate_keypair
-from sso.testidp.signing import sign_enveloped
 from sso.types import RejectCode, VerifiedResponse
+from testidp.idp import TestIdP
+from testidp.keys import KeyPair, generate_keypair
+from testidp.signing import sign_enveloped
 from tests.sso import attacks
 from tests.sso.attacks import DS_NS, SAML_NS
 

@@ -20,8 +20,8 @@ from provisioning.models import AccessLevel, Membership
 from sso.models import IdentityProvider, IdpCertificate
 from sso.services import idp_configure_from_metadata, idp_configure_manual, sign_in_attempt_record
 from sso.sp import sp_endpoints
-from sso.testidp.keys import generate_keypair
 from tenants.models import AuditEvent, EmailDomain
+from testidp.keys import generate_keypair
 from tests.sso.helpers import FIXTURES, certificate_text, configuration_state, metadata_server
 
 NOW = datetime.now(UTC)

@@ -6,7 +6,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from tenants.schema_template import (
-    TEMPLATE_SCHEMA, schemas_lagging, schemas_migrate, template_refresh, tenant_schema_names,
+    TEMPLATE_SCHEMA,
+    schemas_lagging,
+    schemas_migrate,
+    template_refresh,
+    tenant_schema_names,
 )
 
 

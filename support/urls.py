@@ -1,0 +1,8 @@
+"""The set-up link page on every tenant host (included at "" in portal/urls_tenant.py)."""
+from django.urls import path
+
+from support import views
+
+urlpatterns = [
+    path("setup/<str:token>/", views.setup_link, name="setup_link"),
+]

@@ -1,0 +1,201 @@
+"""Django admin of the public schema's own models, and pieces other apps' admins reuse."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from tenants.errors import TenantError
+from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
+from tenants.routing import routing_invalidate
+from tenants.services import (
+    audit_record,
+    email_domain_normalize,
+    email_domains_check_free,
+    host_normalize,
+    tenant_email_domain_remove,
+    tenant_email_domains_add,
+)
+
+
+class TenantFilter(admin.SimpleListFilter):
+    """Every customer tenant, whether or not it has requests yet (the public site never has any)."""
+
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(t.pk), t.name) for t in Tenant.objects.exclude(schema_name="public").order_by("name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(tenant_id=self.value()) if self.value() else queryset
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+# --- Tenants, their hosts and email domains ----------------------------------------------------------------------------------------------
+
+
+class DomainInlineForm(forms.ModelForm):
+    class Meta:
+        model = Domain
+        fields = ["domain", "is_primary"]
+
+    def clean_domain(self) -> str:
+        try:
+            return host_normalize(self.cleaned_data["domain"])
+        except TenantError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    form = DomainInlineForm
+    extra = 0
+    verbose_name = "host name"
+    verbose_name_plural = "host names (each serves the tenant's portal and its own SAML Identifier and Reply URL)"
+
+
+class EmailDomainInlineForm(forms.ModelForm):
+    class Meta:
+        model = EmailDomain
+        fields = ["domain"]
+
+    def clean_domain(self) -> str:
+        try:
+            domain = email_domain_normalize(self.cleaned_data["domain"])
+        except TenantError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        try:
+            email_domains_check_free([domain], tenant=getattr(self.instance, "tenant", None))
+        except TenantError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return domain
+
+
+class EmailDomainInline(admin.TabularInline):
+    model = EmailDomain
+    form = EmailDomainInlineForm
+    extra = 0
+    verbose_name_plural = "email domains (email-first discovery: one tenant per domain)"
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    """The tenant itself; feature apps add columns and panels through mixins composed in portal/admin.py."""
+
+    list_display = ["slug", "name", "status", "hosts", "email_domains_list"]
+    list_filter = ["status"]
+    search_fields = ["slug", "name", "domains__domain", "email_domains__domain"]
+    fields = ["slug", "name", "status", "brand_colour", "schema_name", "created"]
+    readonly_fields = ["slug", "schema_name", "created"]
+    inlines = [DomainInline, EmailDomainInline]
+
+    # Feature apps' mixins (composed in portal/admin.py) name the relations their columns read.
+    list_select_related_extra: tuple[str, ...] = ()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
+        queryset = super().get_queryset(request).exclude(schema_name="public").prefetch_related("domains", "email_domains")
+        return queryset.select_related(*self.list_select_related_extra) if self.list_select_related_extra else queryset
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # `manage.py tenant_create`: creates the schema, validates the slug, audits
+
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+        return False  # dropping a customer's schema is a deliberate operator step
+
+    @admin.display(description="hosts")
+    def hosts(self, obj: Tenant) -> str:
+        return ", ".join(d.domain for d in obj.domains.all())
+
+    @admin.display(description="email domains")
+    def email_domains_list(self, obj: Tenant) -> str:
+        return ", ".join(d.domain for d in obj.email_domains.all()) or "—"
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
+        obj.save()
+        transaction.on_commit(routing_invalidate)  # status or name: cached routing must not serve the old row
+        if form.changed_data:
+            audit_record(actor=request.user, action="tenant.update", tenant=obj, target=obj.slug,
+                         data={name: str(form.cleaned_data.get(name)) for name in form.changed_data})
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: forms.BaseModelFormSet,
+                     change: bool) -> None:
+        tenant: Tenant = form.instance
+        if formset.model is EmailDomain:
+            self._email_domains_save(request, tenant, formset)
+        elif formset.model is Domain:
+            self._hosts_save(request, tenant, formset)
+        else:  # pragma: no cover - no other inlines
+            super().save_formset(request, form, formset, change)
+
+    def _email_domains_save(self, request: HttpRequest, tenant: Tenant, formset: forms.BaseModelFormSet) -> None:
+        # Through the services, so the one-tenant-per-domain rule and the audit record hold here too.
+        # The admin's change message reads what a formset's save() would have recorded.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline in formset.deleted_forms:
+            if inline.instance.pk:
+                tenant_email_domain_remove(tenant=tenant, domain=inline.instance.domain, actor=request.user)
+                formset.deleted_objects.append(inline.instance)
+        for inline in formset.forms:
+            if inline in formset.deleted_forms or not inline.has_changed() or not inline.cleaned_data.get("domain"):
+                continue
+            if inline.instance.pk:
+                old = EmailDomain.objects.get(pk=inline.instance.pk).domain
+                tenant_email_domain_remove(tenant=tenant, domain=old, actor=request.user)
+            added = tenant_email_domains_add(tenant=tenant, domains=[inline.cleaned_data["domain"]], actor=request.user)
+            formset.new_objects.extend(added)
+
+    def _hosts_save(self, request: HttpRequest, tenant: Tenant, formset: forms.BaseModelFormSet) -> None:
+        instances = formset.save(commit=False)
+        removed = [obj.domain for obj in formset.deleted_objects]
+        for obj in formset.deleted_objects:
+            obj.delete()
+        for obj in instances:
+            obj.tenant = tenant
+            obj.save()
+        if instances or removed:
+            audit_record(actor=request.user, action="tenant.hosts_update", tenant=tenant,
+                         data={"saved": [obj.domain for obj in instances], "removed": removed})
+            transaction.on_commit(routing_invalidate)
+        formset.save_m2m()
+
+
+@admin.register(Domain)
+class DomainAdmin(ReadOnlyAdmin):
+    """Every host name and its tenant; edited on the tenant's page, where the uniqueness check and audit run."""
+
+    list_display = ["domain", "tenant", "is_primary"]
+    search_fields = ["domain"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(EmailDomain)
+class EmailDomainAdmin(ReadOnlyAdmin):
+    """Which tenant each email domain signs in through; edited on the tenant's page."""
+
+    list_display = ["domain", "tenant", "created"]
+    search_fields = ["domain"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created", "tenant", "actor", "action", "target"]
+    list_filter = ["action", "tenant"]
+    search_fields = ["actor", "target", "action"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "created"
+    fields = ["created", "tenant", "actor", "action", "target", "data"]
+    readonly_fields = fields

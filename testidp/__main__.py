@@ -1,0 +1,64 @@
+"""Run the test IdP for local development.
+
+    python -m testidp --host 127.0.0.1 --port 8010 --base-url http://localhost:8010 \\
+        --state-dir .devdata/testidp [--write-metadata PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from testidp.app import make_wsgi_app
+from testidp.idp import TestIdP
+from testidp.keys import load_or_create_keypair
+from testidp.server import base_url_for, bind_server
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m testidp", description="SAML test IdP shaped like Entra ID.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8010)
+    parser.add_argument("--base-url", help="URL browsers and the portal use to reach it (default: from host/port)")
+    parser.add_argument("--entity-id", help="default: <base-url>/idp/metadata")
+    parser.add_argument("--state-dir", type=Path, default=Path(".devdata/testidp"), help="keeps the signing key")
+    parser.add_argument("--write-metadata", type=Path, metavar="PATH", help="write the metadata XML to PATH and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    keypair = load_or_create_keypair(args.state_dir)
+    base_url = args.base_url or base_url_for(args.host, args.port)
+    idp = TestIdP(base_url, keypair, entity_id=args.entity_id)
+
+    if args.write_metadata:
+        args.write_metadata.parent.mkdir(parents=True, exist_ok=True)
+        args.write_metadata.write_text(idp.metadata_xml(), encoding="utf-8")
+        print(f"wrote metadata for {idp.entity_id} to {args.write_metadata}")
+        return 0
+
+    try:
+        server = bind_server(args.host, args.port)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    server.set_app(make_wsgi_app(idp))
+    print(f"Test IdP {idp.entity_id}")
+    print(f"  metadata:      {idp.metadata_url}")
+    print(f"  SSO endpoint:  {idp.sso_url}")
+    print(f"  IdP-initiated: {idp.initiate_url}?acs=<ACS URL>&audience=<SP entity ID>")
+    print("Ctrl-C stops it.", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""A SAML 2.0 identity provider for tests and local development that answers like Entra ID.
+
+It trusts whatever ACS URL a request names and signs whatever it is asked to:
+never expose it beyond a developer machine or a test run.
+
+Responses are built with lxml and signed with signxml rather than with
+`saml2.server.Server`: Server stamps every assertion with the current time,
+filters attributes through SP metadata and attribute converters, and signs with
+the one key in its config, while this IdP needs expired/not-yet-valid
+responses, Entra's claim URIs verbatim (no NameFormat) and attacker keys.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from urllib.parse import urlsplit
+from uuid import NAMESPACE_URL, uuid4, uuid5
+
+from lxml import etree
+
+from testidp import claims
+from testidp.errors import InvalidAuthnRequest, InvalidInput
+from testidp.keys import KeyPair, generate_keypair
+from testidp.signing import DS_NS, SAML_NS, sign_enveloped
+
+SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
+MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
+
+STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+NAMEID_FORMAT_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+AC_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
+BINDING_HTTP_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+BINDING_HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+
+# Entra backdates NotBefore by five minutes to absorb clock skew at the SP.
+NOT_BEFORE_SKEW = timedelta(minutes=5)
+DEFAULT_LIFETIME = timedelta(minutes=5)
+
+# An AuthnRequest is a few hundred bytes; anything near these caps is hostile.
+MAX_SAML_REQUEST_CHARS = 32 * 1024
+MAX_REQUEST_XML_BYTES = 64 * 1024
+MAX_RELAY_STATE_CHARS = 4096
+MAX_URL_CHARS = 2048
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET = _Unset.UNSET
+"""Default marker for arguments where None means "leave the element out"."""
+
+
+@dataclass(frozen=True)
+class AuthnRequestInfo:
+    id: str
+    issuer: str
+    acs_url: str
+    destination: str | None
+    relay_state: str | None
+
+
+def check_http_url(value: str, what: str) -> str:
+    """Accept only absolute http(s) URLs: the value ends up in a form action."""
+    parts = urlsplit(value)
+    if len(value) > MAX_URL_CHARS or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(f"{what} must be an absolute http(s) URL")
+    return value
+
+
+class TestIdP:
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(self, base_url: str, keypair: KeyPair | None = None, entity_id: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.keypair = keypair or generate_keypair()
+        self.entity_id = entity_id or f"{self.base_url}/idp/metadata"
+        self.metadata_url = f"{self.base_url}/idp/metadata"
+        self.sso_url = f"{self.base_url}/idp/sso"
+        self.initiate_url = f"{self.base_url}/idp/initiate"
+        # Entra sends its directory's tenant id in every response; derive a stable one.
+        self.tenant_id = str(uuid5(NAMESPACE_URL, self.entity_id))
+
+    def __repr__(self) -> str:
+        return f"TestIdP(entity_id={self.entity_id!r})"
+
+    # --- metadata ---
+
+    def metadata_xml(self) -> str:
+        # A stable ID keeps the document byte-identical across restarts with the same key.
+        doc_id = "_" + str(uuid5(NAMESPACE_URL, f"{self.entity_id}|{self.keypair.cert_base64}"))
+        md = etree.Element(
+            f"{{{MD_NS}}}EntityDescriptor", {"ID": doc_id, "entityID": self.entity_id}, nsmap={None: MD_NS}
+        )
+        idp = etree.SubElement(
+            md, f"{{{MD_NS}}}IDPSSODescriptor", {"protocolSupportEnumeration": "urn:oasis:names:tc:SAML:2.0:protocol"}
+        )
+        key_descriptor = etree.SubElement(idp, f"{{{MD_NS}}}KeyDescriptor", {"use": "signing"})
+        key_info = etree.SubElement(key_descriptor, f"{{{DS_NS}}}KeyInfo", nsmap={None: DS_NS})
+        x509_data = etree.SubElement(key_info, f"{{{DS_NS}}}X509Data")
+        etree.SubElement(x509_data, f"{{{DS_NS}}}X509Certificate").text = self.keypair.cert_base64
+        etree.SubElement(idp, f"{{{MD_NS}}}NameIDFormat").text = NAMEID_FORMAT_EMAIL
+        for binding in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
+            etree.SubElement(idp, f"{{{MD_NS}}}SingleSignOnService", {"Binding": binding, "Location": self.sso_url})
+        return etree.tostring(md, encoding="unicode")
+
+    # --- responses ---
+
+    def build_response(
+        self,
+        *,
+        acs_url: str,
+        audience: str,
+        email: str,
+        in_response_to: str | None = None,
+        first_name: str = "Test",
+        last_name: str = "User",
+        attributes: dict[str, list[str]] | None = None,
+        name_id: str | None = None,
+        destination: str | None | _Unset = UNSET,
+        recipient: str | None | _Unset = UNSET,
+        issuer: str | None | _Unset = UNSET,
+        sign_assertion: bool = True,
+        sign_response: bool = False,
+        signing_keypair: KeyPair | None = None,
+        issue_instant: datetime | None = None,
+        lifetime: timedelta = DEFAULT_LIFETIME,
+        status_code: str = STATUS_SUCCESS,
+        groups: list[str] | None = None,
+    ) -> str:
+        """A samlp:Response shaped like Entra's, as an XML string.
+
+        destination/recipient default to `acs_url` and issuer to `entity_id`;
+        passing None leaves the attribute (or both Issuer elements) out.
+        `attributes` overrides or adds claims; an empty list removes a claim.
+        A non-Success `status_code` yields a Response without an Assertion.
+        """
+        now = issue_instant or datetime.now(timezone.utc)
+        if now.tzinfo is None:
+            raise ValueError("issue_instant must be timezone-aware")
+        issuer_value = self.entity_id if issuer is UNSET else issuer
+        destination_value = acs_url if destination is UNSET else destination
+        recipient_value = acs_url if recipient is UNSET else recipient
+        keypair = signing_keypair or self.keypair
+
+        response = etree.Element(f"{{{SAMLP_NS}}}Response", nsmap={"samlp": SAMLP_NS})
+        response.set("ID", _new_id())
+        response.set("Version", "2.0")
+        response.set("IssueInstant", _instant(now))
+        if destination_value is not None:
+            response.set("Destination", destination_value)
+        if in_response_to is not None:
+            response.set("InResponseTo", in_response_to)
+        if issuer_value is not None:
+            etree.SubElement(response, f"{{{SAML_NS}}}Issuer", nsmap={None: SAML_NS}).text = issuer_value
+        status = etree.SubElement(response, f"{{{SAMLP_NS}}}Status")
+        etree.SubElement(status, f"{{{SAMLP_NS}}}StatusCode", {"Value": status_code})
+
+        if status_code == STATUS_SUCCESS:
+            assertion = self._assertion(
+                now=now,
+                lifetime=lifetime,
+                issuer=issuer_value,
+                audience=audience,
+                name_id=name_id or email,
+                in_response_to=in_response_to,
+                recipient=recipient_value,
+                claims_=self._claims(email, first_name, last_name, groups, attributes),
+            )
+            response.append(assertion)
+            if sign_assertion:
+                response = sign_enveloped(response, assertion, keypair)
+        if sign_response:
+            # After the assertion: the response digest must cover the assertion's signature.
+            response = sign_enveloped(response, response, keypair)
+        return etree.tostring(response, encoding="unicode")
+
+    def build_response_b64(self, **kwargs: object) -> str:
+        """`build_response` encoded the way the HTTP-POST binding carries it."""
+        xml = self.build_response(**kwargs)  # type: ignore[arg-type]
+        return base64.b64encode(xml.encode("utf-8")).decode("ascii")
+
+    def _claims(
+        self,
+        email: str,
+        first_name: str,
+        last_name: str,
+        groups: list[str] | None,
+        overrides: dict[str, list[str]] | None,
+    ) -> dict[str, list[str]]:
+        values: dict[str, list[str]] = {
+            claims.TENANT_ID: [self.tenant_id],
+            # Stable per user so provisioning can key on it like on a real oid.
+            claims.OBJECT_ID: [str(uuid5(NAMESPACE_URL, f"{self.entity_id}#{email.lower()}"))],
+            claims.DISPLAY_NAME: [f"{first_name} {last_name}".strip()],
+            claims.IDENTITY_PROVIDER: [self.entity_id],
+            claims.AUTHN_METHODS: [claims.AUTHN_METHOD_PASSWORD],
+            claims.GIVEN_NAME: [first_name],
+            claims.SURNAME: [last_name],
+            claims.EMAIL: [email],
+            claims.NAME: [email],
+        }
+        if groups:
+            values[claims.GROUPS] = list(groups)
+        for name, override in (overrides or {}).items():
+            values[name] = list(override)
+        # Entra leaves out claims whose source attribute is empty.
+        return {name: vals for name, vals in values.items() if any(vals)}
+
+    def _assertion(
+        self,
+        *,
+        now: datetime,
+        lifetime: timedelta,
+        issuer: str | None,
+        audience: str,
+        name_id: str,
+        in_response_to: str | None,
+        recipient: str | None,
+        claims_: dict[str, list[str]],
+    ) -> etree._Element:
+        def sub(parent: etree._Element, tag: str, attrs: dict[str, str] | None = None) -> etree._Element:
+            return etree.SubElement(parent, f"{{{SAML_NS}}}{tag}", attrs or {})
+
+        assertion_id = _new_id()
+        not_on_or_after = _instant(now + lifetime)
+        assertion = etree.Element(f"{{{SAML_NS}}}Assertion", nsmap={None: SAML_NS})
+        assertion.set("ID", assertion_id)
+        assertion.set("IssueInstant", _instant(now))
+        assertion.set("Version", "2.0")
+        if issuer is not None:
+            sub(assertion, "Issuer").text = issuer
+
+        subject = sub(assertion, "Subject")
+        sub(subject, "NameID", {"Format": NAMEID_FORMAT_EMAIL}).text = name_id
+        confirmation = sub(subject, "SubjectConfirmation", {"Method": CM_BEARER})
+        data = sub(confirmation, "SubjectConfirmationData")
+        if in_response_to is not None:
+            data.set("InResponseTo", in_response_to)
+        data.set("NotOnOrAfter", not_on_or_after)
+        if recipient is not None:
+            data.set("Recipient", recipient)
+
+        conditions = sub(
+            assertion, "Conditions", {"NotBefore": _instant(now - NOT_BEFORE_SKEW), "NotOnOrAfter": not_on_or_after}
+        )
+        sub(sub(conditions, "AudienceRestriction"), "Audience").text = audience
+
+        statement = sub(assertion, "AttributeStatement")
+        for name, values in claims_.items():
+            attribute = sub(statement, "Attribute", {"Name": name})
+            for value in values:
+                sub(attribute, "AttributeValue").text = value
+
+        # Entra reuses the assertion ID as the session index.
+        authn = sub(assertion, "AuthnStatement", {"AuthnInstant": _instant(now), "SessionIndex": assertion_id})
+        sub(sub(authn, "AuthnContext"), "AuthnContextClassRef").text = AC_PASSWORD
+        return assertion
+
+    # --- requests ---
+
+    def parse_authn_request(
+        self, saml_request: str, relay_state: str | None, *, deflated: bool = True
+    ) -> AuthnRequestInfo:
+        """Decode an AuthnRequest from the HTTP-Redirect binding (base64 of raw DEFLATE).
+
+        `deflated=False` takes the HTTP-POST binding's plain base64 instead.
+        Signatures on the request are ignored and no SP metadata is consulted:
+        the ACS URL the request names is trusted.
+        """
+        if relay_state is not None and len(relay_state) > MAX_RELAY_STATE_CHARS:
+            raise InvalidAuthnRequest("RelayState is too long")
+        if not saml_request:
+            raise InvalidAuthnRequest("SAMLRequest is missing")
+        if len(saml_request) > MAX_SAML_REQUEST_CHARS:
+            raise InvalidAuthnRequest("SAMLRequest is too large")
+        try:
+            raw = base64.b64decode("".join(saml_request.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidAuthnRequest("SAMLRequest is not valid base64") from None
+        xml = _inflate(raw) if deflated else raw
+        if len(xml) > MAX_REQUEST_XML_BYTES:
+            raise InvalidAuthnRequest("SAMLRequest is too large")
+        root = _parse_untrusted_xml(xml)
+
+        if root.tag != f"{{{SAMLP_NS}}}AuthnRequest":
+            raise InvalidAuthnRequest("SAMLRequest is not an AuthnRequest")
+        request_id = root.get("ID")
+        if not request_id:
+            raise InvalidAuthnRequest("AuthnRequest has no ID")
+        issuer = root.findtext(f"{{{SAML_NS}}}Issuer")
+        if not issuer or not issuer.strip():
+            raise InvalidAuthnRequest("AuthnRequest has no Issuer")
+        acs_url = root.get("AssertionConsumerServiceURL")
+        if not acs_url:
+            raise InvalidAuthnRequest(
+                "AuthnRequest has no AssertionConsumerServiceURL (this test IdP has no SP metadata to look it up)"
+            )
+        try:
+            check_http_url(acs_url, "AssertionConsumerServiceURL")
+        except InvalidInput as exc:
+            raise InvalidAuthnRequest(str(exc)) from None
+        binding = root.get("ProtocolBinding")
+        if binding is not None and binding != BINDING_HTTP_POST:
+            raise InvalidAuthnRequest("only the HTTP-POST binding is supported for the response")
+        return AuthnRequestInfo(
+            id=request_id,
+            issuer=issuer.strip(),
+            acs_url=acs_url,
+            destination=root.get("Destination"),
+            relay_state=relay_state,
+        )
+
+
+def _new_id() -> str:
+    # Entra's IDs: an underscore (an NCName may not start with a digit) and a GUID.
+    return f"_{uuid4()}"
+
+
+def _instant(moment: datetime) -> str:
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _inflate(raw: bytes) -> bytes:
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        # Bounded output: a few KB of DEFLATE can expand to gigabytes.
+        xml = inflater.decompress(raw, MAX_REQUEST_XML_BYTES + 1)
+    except zlib.error:
+        raise InvalidAuthnRequest("SAMLRequest is not raw DEFLATE data") from None
+    if inflater.unconsumed_tail or len(xml) > MAX_REQUEST_XML_BYTES:
+        raise InvalidAuthnRequest("SAMLRequest is too large")
+    return xml
+
+
+def _parse_untrusted_xml(xml: bytes) -> etree._Element:
+    # Reject DTDs outright (not just their entities), before and after parsing:
+    # the byte check misses a DOCTYPE in UTF-16, the docinfo check catches it.
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise InvalidAuthnRequest("DTDs are not allowed")
+    try:
+        # A parser per call: lxml parsers must not be shared between server threads.
+        parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+        tree = etree.ElementTree(etree.fromstring(xml, parser=parser))
+    except etree.XMLSyntaxError:
+        raise InvalidAuthnRequest("SAMLRequest is not well-formed XML") from None
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise InvalidAuthnRequest("DTDs are not allowed")
+    return tree.getroot()
