@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import copy
 import secrets
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
@@ -303,7 +305,11 @@ def sessions_end_for(*, user_id: int) -> int:
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         if str(session.get_decoded().get("_auth_user_id")) == str(user_id):
             doomed.append(session.session_key)
-    Session.objects.filter(session_key__in=doomed).delete()
+    # Through the configured engine, not the table: with cached_db a session lives in the cache too,
+    # and deleting only its row would leave it signed in from there.
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in doomed:
+        store(session_key=key).delete()
     return len(doomed)
 
 
