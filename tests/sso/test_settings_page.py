@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -405,4 +407,15 @@ def test_idp_configured_elsewhere_is_shown(acme, admin_client):
                                 actor="test")
     page = admin_client.get(SETTINGS).content.decode()
     assert "https://sts.windows.net/{tenantid}/" in page and "https://login.microsoftonline.com/common/saml2" in page
-    assert page.count('<code class="thumb">') == 4
+    assert page.count('<code class="thumb">') == 8  # SHA-1 and SHA-256 of each of the four
+
+
+def test_certificates_show_the_sha1_thumbprint_beside_the_sha256_fingerprint(acme, admin_client):
+    keypair = generate_keypair("Side By Side")
+    idp_configure_manual(tenant=acme, sso_url="https://login.microsoftonline.com/t/saml2",
+                         entity_id="https://sts.windows.net/t/", certificates=[keypair.cert_pem], actor="test")
+    cert = x509.load_pem_x509_certificate(keypair.cert_pem.encode())
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "Thumbprint (SHA-1, as in Entra)" in page
+    assert cert.fingerprint(hashes.SHA1()).hex().upper() in page
+    assert IdpCertificate.objects.get(idp__tenant=acme).fingerprint_sha256 in page
