@@ -419,3 +419,12 @@ def test_certificates_show_the_sha1_thumbprint_beside_the_sha256_fingerprint(acm
     assert "Thumbprint (SHA-1, as in Entra)" in page
     assert cert.fingerprint(hashes.SHA1()).hex().upper() in page
     assert IdpCertificate.objects.get(idp__tenant=acme).fingerprint_sha256 in page
+
+
+def test_a_confirmation_appears_inside_the_section_the_page_lands_on(acme, admin_client, test_idp):
+    response = upload(admin_client, "federationmetadata.xml", test_idp.metadata_xml().encode())
+    assert response["Location"].endswith("#idp")
+    page = admin_client.get(SETTINGS).content.decode()
+    section = page.split('<section class="card" id="idp">', 1)[1].split("</section>", 1)[0]
+    assert "Saved: Portico now trusts" in section  # where the anchor scrolls to
+    assert page.count("Saved: Portico now trusts") == 1  # not repeated in the banner at the top
