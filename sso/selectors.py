@@ -209,5 +209,6 @@ def sso_discovery(
     if not host:
         return Discovery(outcome="not_configured", domain=domain, tenant=tenant)
     base = sp_endpoints(host=host, scheme=scheme).base_url
-    login_url = f"{base}{LOGIN_PATH}?{urlencode({'next': next_path})}"
+    # The typed address rides along to /sso/login/, which passes it to the IdP as login_hint.
+    login_url = f"{base}{LOGIN_PATH}?{urlencode({'next': next_path, 'login_hint': email.strip().lower()})}"
     return Discovery(outcome="sso", domain=domain, tenant=tenant, idp=idp, login_url=login_url)
