@@ -143,7 +143,10 @@ class AcsView(View):
         if isinstance(outcome, AcsTestDone):
             return redirect("sso_test_result", reference=outcome.reference)
         typed = request.saml_session.get(LOGIN_HINTS_KEY, {}).get(outcome.answered_request or "")
-        login(request, outcome.user)
+        login(request, outcome.user)  # cycles the session key
+        # The SAML session cookie was readable before sign-in (and through the IdP round trip): a fresh
+        # key, so a value planted or seen earlier does not follow the signed-in person.
+        request.saml_session.cycle_key()
         notice = login_hint_mismatch_message(typed=typed, signed_in=outcome.user.email)
         if notice:
             messages.warning(request, notice)
@@ -199,5 +202,6 @@ def test_result(request: HttpRequest, reference: str) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         logout(request)
+        request.saml_session.flush()  # its cookie is deleted on the way out (SamlSessionMiddleware)
         return render(request, "sso/signed_out.html")
     return render(request, "sso/signed_out_confirm.html")
