@@ -60,6 +60,7 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "provisioning",
+    "scim",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -70,10 +71,16 @@ PUBLIC_SCHEMA_URLCONF = "portal.urls_public"
 ROOT_URLCONF = "portal.urls_tenant"
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False  # an unknown host is a 404, never the public site
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+# Issue `SET search_path` only when the schema changes, not before every query: the backend forgets
+# the path it set on set_tenant(), rollback and reconnect, so it is re-set exactly when needed.
+TENANT_LIMIT_SET_CALLS = True
+# migrate_tenants: how many lagging tenant schemas migrate at once (one process each).
+PORTICO_MIGRATE_PROCESSES: int = env.int("PORTICO_MIGRATE_PROCESSES", default=os.cpu_count() or 2)
 
 MIDDLEWARE = [
     "portal.middleware.WwwRedirectMiddleware",  # before tenant routing, which would strip the www.
-    "django_tenants.middleware.main.TenantMainMiddleware",  # everything below is per tenant
+    # Everything below is per tenant. Cached host lookup (tenants.routing).
+    "tenants.middleware.CachedTenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the app server itself
@@ -125,7 +132,15 @@ CACHES = {
         # Tenant-aware keys so one tenant's cache entries never answer for another.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-    }
+    },
+    # Host → tenant routing (tenants.routing) is read before any tenant is known, so its keys must
+    # not depend on whichever schema the connection was left in: plain keys, same Redis.
+    "routing": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "portico-routing",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    },
 }
 
 CELERY_BROKER_URL: str = env("CELERY_BROKER_URL", default=REDIS_URL)
@@ -148,6 +163,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+# Sessions read from Redis, written through to the tenant's database table (survives a Redis
+# flush); the tenant-aware cache keys above keep one tenant's sessions apart from another's.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
@@ -193,6 +211,11 @@ PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAY
 # A new tenant's first Client Administrator signs in once through a set-up link support staff send
 # (provisioning.onboarding); it works once, for this long.
 PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
+
+# --- Directory sync (SCIM) -----------------------------------------------------------------
+# Per bearer token, counted in Redis across workers; Entra's provisioning service backs off on 429.
+PORTICO_SCIM_RATE_LIMIT: str = env("PORTICO_SCIM_RATE_LIMIT", default="1200/minute")
+PORTICO_SCIM_MAX_BODY_BYTES: int = env.int("PORTICO_SCIM_MAX_BODY_BYTES", default=1024 * 1024)
 
 # --- Scheduled work (Celery beat) ------------------------------------------------------------
 _PUBLIC = {"headers": {"_schema_name": "public"}}  # these tasks work on public-schema rows

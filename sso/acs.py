@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from provisioning.errors import SignInRefusal, SignInRefused
 from provisioning.models import AccessLevel
 from provisioning.selectors import membership_state
 from sso.conf import idp_for_sign_in
+from sso.backends import SsoIdentityBackend
 from sso.diagnosis import decoded_for_display, http_status
 from sso.errors import SignInRejected
 from sso.models import IdentityProvider, SignInAttempt
@@ -163,6 +164,7 @@ class SsoSignIn:
     tenant: Tenant
     identity: SsoIdentity
     subject: str  # the NameID
+    issuer: str  # the IdP entity ID the identity is bound under (provisioning.models.Membership)
 
 
 # --- the service ---
@@ -263,8 +265,16 @@ def _is_test(in_response_to: str | None, context: AcsContext) -> bool:
 
 def _sign_in(context: AcsContext, form: AcsForm, verified: VerifiedResponse, identity: SsoIdentity,
              seen: ResponseSeen) -> AcsOutcome:
-    user = authenticate(None, sso_identity=SsoSignIn(tenant=context.tenant, identity=identity,
-                                                     subject=verified.name_id))
+    credentials = SsoSignIn(tenant=context.tenant, identity=identity, subject=verified.name_id,
+                            issuer=verified.issuer)
+    try:
+        # The backend directly, not django.contrib.auth.authenticate(), which would swallow the
+        # refusal's reason (it turns PermissionDenied into None).
+        user = SsoIdentityBackend().authenticate(None, sso_identity=credentials)
+    except SignInRefused as exc:
+        return _refused(context, form, SignInRejected(_REFUSALS[exc.code], str(exc)), seen=seen, is_test=False)
+    if user is not None:
+        user.backend = f"{SsoIdentityBackend.__module__}.{SsoIdentityBackend.__qualname__}"
     if user is None:
         return _refused(context, form, SignInRejected(
             RejectCode.not_authorized, f"The account {identity.email} is deactivated in Portico."),
@@ -273,6 +283,13 @@ def _sign_in(context: AcsContext, form: AcsForm, verified: VerifiedResponse, ide
             email=identity.email, seen=seen, is_test=False)
     redirect_to = "/waiting-room/" if membership_state(user=user) == "waiting_room" else safe_next(form.relay_state)
     return AcsSignedIn(user=user, redirect_to=redirect_to, answered_request=verified.in_response_to)
+
+
+_REFUSALS: dict[SignInRefusal, RejectCode] = {
+    SignInRefusal.SUSPENDED: RejectCode.member_suspended,
+    SignInRefusal.DEPROVISIONED: RejectCode.member_deprovisioned,
+    SignInRefusal.IDENTITY_MISMATCH: RejectCode.identity_mismatch,
+}
 
 
 def _test_succeeded(context: AcsContext, verified: VerifiedResponse, identity: SsoIdentity) -> AcsTestDone:
