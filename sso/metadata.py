@@ -181,11 +181,19 @@ def _certificate_from_der(der: bytes) -> CertificateInfo:
     return _certificate_info(cert)
 
 
+def certificate_thumbprint_sha1(pem: str) -> str:
+    """The certificate's SHA-1 hash as Entra's SAML Certificates pane shows it ("Thumbprint": upper hex,
+    no separators), so an admin can compare it there. Display only: Portico never trusts by SHA-1."""
+    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 (a display value, not a security check)
+
+
 def _certificate_info(cert: x509.Certificate) -> CertificateInfo:
     fingerprint = cert.fingerprint(hashes.SHA256()).hex().upper()
     return CertificateInfo(
         pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
         sha256_fingerprint=":".join(fingerprint[i : i + 2] for i in range(0, len(fingerprint), 2)),
+        sha1_thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 (display only)
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         not_before=cert.not_valid_before_utc,

@@ -13,6 +13,7 @@ from django.utils import timezone
 from lxml import etree
 
 from provisioning.selectors import member_can_manage_team
+from sso.metadata import certificate_thumbprint_sha1
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
 from sso.sp import LOGIN_PATH, sp_endpoints
 from tenants.models import Tenant
@@ -49,6 +50,7 @@ class CertificateStatus:
     certificate: IdpCertificate
     state: str  # "expired", "not_yet_valid", "expiring", "ok"
     days_left: int  # whole days until not_after (negative once expired)
+    sha1_thumbprint: str = ""  # what Entra's SAML Certificates pane calls "Thumbprint"
 
     @property
     def badge(self) -> str:
@@ -78,7 +80,8 @@ def certificate_status(*, certificate: IdpCertificate, now: datetime | None = No
         state = "expiring"
     else:
         state = "ok"
-    return CertificateStatus(certificate=certificate, state=state, days_left=days_left)
+    return CertificateStatus(certificate=certificate, state=state, days_left=days_left,
+                             sha1_thumbprint=certificate_thumbprint_sha1(certificate.pem))
 
 
 def certificate_statuses(*, idp: IdentityProvider, now: datetime | None = None) -> list[CertificateStatus]:
@@ -202,5 +205,6 @@ def sso_discovery(
     if not host:
         return Discovery(outcome="not_configured", domain=domain, tenant=tenant)
     base = sp_endpoints(host=host, scheme=scheme).base_url
-    login_url = f"{base}{LOGIN_PATH}?{urlencode({'next': next_path})}"
+    # The typed address rides along to /sso/login/, which passes it to the IdP as login_hint.
+    login_url = f"{base}{LOGIN_PATH}?{urlencode({'next': next_path, 'login_hint': email.strip().lower()})}"
     return Discovery(outcome="sso", domain=domain, tenant=tenant, idp=idp, login_url=login_url)

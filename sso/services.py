@@ -37,11 +37,14 @@ class _IdpValues:
     entity_id: str
     sso_url: str
     slo_url: str
+    # Only a suggestion (from the metadata or the entity ID) unless `display_name_chosen`: the button
+    # label is the admin's, so re-configuration keeps the one already there.
     display_name: str
     certificates: Sequence[CertificateInfo]
     source: str
     metadata_xml: str = ""
     metadata_url: str = ""
+    display_name_chosen: bool = False
 
 
 def _idp_save(
@@ -59,7 +62,8 @@ def _idp_save(
             idp.entity_id = values.entity_id
             idp.sso_url = values.sso_url
             idp.slo_url = values.slo_url
-            idp.display_name = values.display_name
+            if idp.pk is None or values.display_name_chosen:
+                idp.display_name = values.display_name
             idp.source = values.source
             idp.metadata_xml = values.metadata_xml
             idp.metadata_url = values.metadata_url
@@ -172,7 +176,7 @@ def idp_configure_manual(
     values = _IdpValues(
         entity_id=entity_id, sso_url=sso_url, slo_url="",
         display_name=display_name or display_name_from_entity_id(entity_id) or "your identity provider",
-        certificates=parsed, source=IdentityProvider.Source.MANUAL,
+        certificates=parsed, source=IdentityProvider.Source.MANUAL, display_name_chosen=display_name is not None,
     )
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
                      email_domains=email_domains)

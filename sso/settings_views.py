@@ -89,8 +89,13 @@ def sso_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "sso/settings.html", _page_context(request, tenant, idp, bound, page_error), status=status)
 
 
-def _done(request: HttpRequest, message: str, anchor: str) -> HttpResponse:
-    messages.success(request, message)
+# A confirmation tagged with its section is shown inside that section, right where the redirect's
+# anchor scrolls to; base.html leaves such messages out of its banner at the top of the page.
+SECTION_TAG = "section-"
+
+
+def _done(request: HttpRequest, message: str, anchor: str, level: int = messages.SUCCESS) -> HttpResponse:
+    messages.add_message(request, level, message, extra_tags=f"{SECTION_TAG}{anchor}")
     return redirect(f"{SETTINGS_PATH}#{anchor}")
 
 
@@ -146,8 +151,8 @@ def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> Htt
 def _action_domain_remove(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
     domain = (request.POST.get("domain") or "").strip().lower()[:253]
     if not domain or not tenant.email_domains.filter(domain__iexact=domain).exists():
-        messages.warning(request, f"{domain or 'That domain'} is not one of your email domains.")
-        return redirect(f"{SETTINGS_PATH}#domains")
+        return _done(request, f"{domain or 'That domain'} is not one of your email domains.", "domains",
+                     level=messages.WARNING)
     tenant_email_domain_remove(tenant=tenant, domain=domain, actor=request.user)
     return _done(request, f"Removed {domain}: its users no longer see your sign-in button.", "domains")
 

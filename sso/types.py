@@ -131,6 +131,8 @@ class CertificateInfo:
     issuer: str
     not_before: datetime  # aware, UTC
     not_after: datetime  # aware, UTC
+    # Entra's SAML Certificates pane shows only this ("Thumbprint"); shown beside the SHA-256 one.
+    sha1_thumbprint: str = ""
 
     def is_expired(self, now: datetime) -> bool:
         return now > self.not_after

@@ -9,6 +9,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -26,12 +27,15 @@ from provisioning.selectors import membership_state
 from sso.acs import AcsBounce, AcsContext, AcsForm, AcsRefused, AcsTestDone, ClientMeta, acs_process
 from sso.conf import IdpNotConfigured, idp_for_sign_in, saml_config_for
 from sso.diagnosis import admin_headline, user_message
+from sso.login_hint import login_hint_clean, login_hint_mismatch_message, url_with_login_hint
 from sso.selectors import attempt_for_tenant, can_manage_sso, response_xml_readable
 from sso.sp import sp_endpoints_for_request
 from sso.sp_metadata import sp_metadata_xml
 
 logger = logging.getLogger("portico.sso")
 TEST_REQUESTS_KEY = "portico_test_requests"
+# Request id → the address typed on the sign-in page (sent to the IdP as login_hint).
+LOGIN_HINTS_KEY = "portico_login_hints"
 ISSUED_KEY = "portico_request_issued"  # request ID -> when this browser's AuthnRequest was issued (epoch s)
 
 
@@ -82,6 +86,12 @@ class SsoLoginView(LoginView):
         if self.is_test:
             tests = {**request.saml_session.get(TEST_REQUESTS_KEY, {}), **{rid: True for rid in started}}
             request.saml_session[TEST_REQUESTS_KEY] = tests
+        hint = login_hint_clean(request.GET.get("login_hint"))
+        if hint and started and response.status_code == 302:
+            response["Location"] = url_with_login_hint(response["Location"], hint)
+            # Kept per request: the ACS compares it with the address the IdP actually signed in.
+            hints = {rid: h for rid, h in request.saml_session.get(LOGIN_HINTS_KEY, {}).items() if rid in before}
+            request.saml_session[LOGIN_HINTS_KEY] = {**hints, **{rid: hint for rid in started}}
         return response
 
     def get_sp_config(self, request: HttpRequest) -> SPConfig:
@@ -133,10 +143,14 @@ class AcsView(View):
             _test_requests_forget(request, outcome.answered_request)
         if isinstance(outcome, AcsTestDone):
             return redirect("sso_test_result", reference=outcome.reference)
+        typed = request.saml_session.get(LOGIN_HINTS_KEY, {}).get(outcome.answered_request or "")
         login(request, outcome.user)  # cycles the session key
         # The SAML session cookie was readable before sign-in (and through the IdP round trip): a fresh
         # key, so a value planted or seen earlier does not follow the signed-in person.
         request.saml_session.cycle_key()
+        notice = login_hint_mismatch_message(typed=typed, signed_in=outcome.user.email)
+        if notice:
+            messages.warning(request, notice)
         return redirect(outcome.redirect_to)
 
 

@@ -65,6 +65,7 @@ def test_metadata_url_configures_a_refreshed_idp(acme, test_idp, settings, capsy
 
 
 def test_manual_entry_with_base64_and_raw_certificate_files(acme, tmp_path):
+    IdentityProvider.objects.filter(tenant=acme).delete()  # first connect: the label is suggested
     current, upcoming = generate_keypair("Current"), generate_keypair("Upcoming")
     base64_file = write(tmp_path, "Portico.cer", current.cert_base64)
     raw_file = write(tmp_path, "Portico-raw.cer", base64.b64decode(upcoming.cert_base64))

@@ -11,7 +11,7 @@ import pytest
 
 from sso.errors import SsoConfigError
 from sso.models import IdentityProvider
-from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual
+from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual, idp_options_update
 from tenants.models import AuditEvent, EmailDomain
 from testidp.idp import TestIdP
 from testidp.keys import generate_keypair
@@ -53,6 +53,7 @@ def test_upload_of_test_idp_metadata_configures_entity_id_sso_url_and_certificat
 
 
 def test_real_entra_metadata_imports_unchanged_with_all_four_signing_certificates(acme):
+    IdentityProvider.objects.filter(tenant=acme).delete()  # first connect: the label is suggested
     idp = idp_configure_from_metadata(
         tenant=acme, document=(FIXTURES / "entra-federationmetadata-common.xml").read_bytes(), actor="test")
     assert idp.entity_id == "https://sts.windows.net/{tenantid}/"
@@ -62,12 +63,24 @@ def test_real_entra_metadata_imports_unchanged_with_all_four_signing_certificate
 
 
 def test_real_adfs_metadata_imports_unchanged_with_its_signing_certificate_only(acme):
+    IdentityProvider.objects.filter(tenant=acme).delete()  # first connect: the label is suggested
     idp = idp_configure_from_metadata(
         tenant=acme, document=(FIXTURES / "adfs-federationmetadata.xml").read_bytes(), actor="test")
     assert idp.entity_id == "http://sts.ait.dtu.dk/adfs/services/trust"
     assert idp.sso_url == "https://sts.ait.dtu.dk/adfs/ls/"
     assert idp.display_name == "ADFS"
     assert idp.certificates.count() == 1
+
+
+def test_reconfiguring_keeps_the_admins_button_label(acme):
+    idp_options_update(idp=IdentityProvider.objects.get(tenant=acme), actor="test", display_name="Contoso staff")
+    idp = idp_configure_from_metadata(
+        tenant=acme, document=(FIXTURES / "adfs-federationmetadata.xml").read_bytes(), actor="test")
+    assert idp.display_name == "Contoso staff"
+    idp = idp_configure_manual(
+        tenant=acme, sso_url="https://login.microsoftonline.com/1234/saml2", entity_id="https://localhost/",
+        certificates=[generate_keypair().cert_base64], actor="test")
+    assert idp.display_name == "Contoso staff"
 
 
 def test_reconfiguring_replaces_the_trusted_certificates(acme, configured):
@@ -191,6 +204,7 @@ def test_a_metadata_url_serving_something_else_is_refused(acme, configured, sett
 
 
 def test_manual_entry_with_a_base64_certificate_configures_the_idp(acme):
+    IdentityProvider.objects.filter(tenant=acme).delete()  # first connect: the label is suggested
     keypair = generate_keypair("Microsoft Azure Federated SSO Certificate")
     idp = idp_configure_manual(
         tenant=acme, sso_url="https://login.microsoftonline.com/1234/saml2",

@@ -53,7 +53,7 @@ def test_central_host_offers_the_tenants_idp_for_a_known_domain(acme, public_cli
     href, label = button(continue_with(public_client, "Bo.Smith@ACME.example", path=path))
     assert label == "Log In with " + IdentityProvider.objects.get(tenant=acme).display_name
     primary = sp_endpoints(host="acme.localhost")
-    assert href == f"{primary.base_url}/sso/login/?next=%2F"
+    assert href == f"{primary.base_url}/sso/login/?next=%2F&login_hint=bo.smith%40acme.example"
 
 
 def test_the_button_label_follows_the_idps_display_name(acme, public_client):
@@ -106,7 +106,7 @@ def test_an_invalid_email_gets_a_message_next_to_the_field(db, public_client, em
 def test_tenant_host_offers_its_own_idp_and_stays_on_the_host(acme, acme_client):
     href, label = button(continue_with(acme_client, "bo@acme.example", "/properties/?page=2"))
     assert label.startswith("Log In with ")
-    assert href == f"{sp_endpoints(host='acme.localhost').base_url}/sso/login/?next=%2Fproperties%2F%3Fpage%3D2"
+    assert href == f"{sp_endpoints(host='acme.localhost').base_url}/sso/login/?next=%2Fproperties%2F%3Fpage%3D2&login_hint=bo%40acme.example"
 
 
 def test_staging_host_starts_sign_in_on_the_staging_host(acme):

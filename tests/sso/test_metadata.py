@@ -702,3 +702,11 @@ def test_fetch_checks_the_connected_peer_against_dns_rebinding(
     monkeypatch.setattr(metadata_module, "_resolve_host", lambda host, port: ["93.184.215.14"])
     assert_refused("private_address", lambda: idp_metadata_fetch(f"{server.base}/metadata", timeout=2))
     assert server.hits == []
+
+
+def test_certificates_carry_the_sha1_thumbprint_entra_shows() -> None:
+    keypair = generate_keypair("Thumbprint")
+    cert = x509.load_pem_x509_certificate(keypair.cert_pem.encode())
+    info = certificate_parse(keypair.cert_pem)
+    assert info.sha1_thumbprint == cert.fingerprint(hashes.SHA1()).hex().upper()
+    assert ":" not in info.sha1_thumbprint and len(info.sha1_thumbprint) == 40

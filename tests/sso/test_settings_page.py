@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -409,4 +411,24 @@ def test_idp_configured_elsewhere_is_shown(acme, admin_client):
                                 actor="test")
     page = admin_client.get(SETTINGS).content.decode()
     assert "https://sts.windows.net/{tenantid}/" in page and "https://login.microsoftonline.com/common/saml2" in page
-    assert page.count('<code class="thumb">') == 4
+    assert page.count('<code class="thumb">') == 8  # SHA-1 and SHA-256 of each of the four
+
+
+def test_certificates_show_the_sha1_thumbprint_beside_the_sha256_fingerprint(acme, admin_client):
+    keypair = generate_keypair("Side By Side")
+    idp_configure_manual(tenant=acme, sso_url="https://login.microsoftonline.com/t/saml2",
+                         entity_id="https://sts.windows.net/t/", certificates=[keypair.cert_pem], actor="test")
+    cert = x509.load_pem_x509_certificate(keypair.cert_pem.encode())
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "Thumbprint (SHA-1, as in Entra)" in page
+    assert cert.fingerprint(hashes.SHA1()).hex().upper() in page
+    assert IdpCertificate.objects.get(idp__tenant=acme).fingerprint_sha256 in page
+
+
+def test_a_confirmation_appears_inside_the_section_the_page_lands_on(acme, admin_client, test_idp):
+    response = upload(admin_client, "federationmetadata.xml", test_idp.metadata_xml().encode())
+    assert response["Location"].endswith("#idp")
+    page = admin_client.get(SETTINGS).content.decode()
+    section = page.split('<section class="card" id="idp">', 1)[1].split("</section>", 1)[0]
+    assert "Saved: Portico now trusts" in section  # where the anchor scrolls to
+    assert page.count("Saved: Portico now trusts") == 1  # not repeated in the banner at the top

@@ -118,6 +118,7 @@ def _summary(tenant: Tenant, idp: IdentityProvider) -> str:
         cert = status.certificate
         lines.append(f"    - {cert.subject or '(no subject)'}; valid until {cert.not_after:%Y-%m-%d} "
                      f"({status.label.lower()})")
+        lines.append(f"      Thumbprint (SHA-1, as in Entra) {status.sha1_thumbprint}")
         lines.append(f"      SHA-256 {cert.fingerprint_sha256}")
     lines.append("")
     lines.append("Paste into Entra (Enterprise applications → your app → Single sign-on → Basic SAML Configuration):")
