@@ -1,7 +1,10 @@
 """The benchmark script runs and reports every figure (no timing assertions: numbers are for people)."""
+import pytest
+
 from bench.run import main
 
 
+@pytest.mark.django_db  # the ACS figure includes the replay store's PostgreSQL record
 def test_the_benchmarks_run_and_report_each_figure(capsys):
     results = main(["--iterations", "1"])
     assert set(results) == {"pysaml2_verify", "guard_verify", "pysaml2_tampered", "guard_tampered",

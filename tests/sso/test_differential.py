@@ -230,6 +230,7 @@ def test_the_corpus_holds_every_payload_of_the_attack_module() -> None:
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
+@pytest.mark.django_db  # the replay store records consumed assertions in PostgreSQL too
 def test_portico_accepts_nothing_stock_pysaml2_refuses(idp: TestIdP, endpoints, name: str, caplog) -> None:
     caplog.set_level(logging.CRITICAL, logger="saml2")
     request_id = f"_diff-{uuid4().hex}"
