@@ -20,13 +20,16 @@ from tests.provisioning.factories import member_create
 HOSTS = ("acme.localhost", "globex.localhost", "localhost")
 # Tenant-B URLs that show or change B's data: each gets B's real objects in its path.
 PRIVATE = {"home", "waiting_room", "property_manage", "team", "team_member", "team_member_remove", "setup_link",
-           "sso_test_result", "sso_settings", "sso_attempt", "api_me"}
+           "sso_test_result", "sso_settings", "sso_attempt", "api_me",
+           # SCIM answers bearer tokens only: a signed-in browser of A gets 401 there, on every host.
+           "scim_users", "scim_user", "scim_groups", "scim_group", "scim_spc", "scim_schemas", "scim_schema",
+           "scim_resource_types", "scim_resource_type", "scim_unknown", "scim_token_new", "scim_token_revoke"}
 # Open to anyone by design (sign-in, metadata, health, support staff's admin behind its own login):
 # still probed, and still must not show B's private data.
 # Those whose path names one of B's objects (a property, attempt, token): refused on every host.
 # Membership ids are per schema, so /team/<B's id>/ on A's host can only address A's own row of that id:
 # there only B's markers are checked.
-NAMES_B_OBJECTS = {"property_manage", "setup_link", "sso_test_result", "sso_attempt"}
+NAMES_B_OBJECTS = {"property_manage", "setup_link", "sso_test_result", "sso_attempt", "scim_user", "scim_token_revoke"}
 PUBLIC = {"healthz", "login", "logout", "sso_login", "sso_acs", "sso_metadata", "central_home", "central_login"}
 ADMIN_NAMESPACE = "admin"
 CLEAN = {401, 403, 404, 405, 410}
@@ -63,12 +66,23 @@ def globex_private(globex, acme):
     attempt = sign_in_attempt_record(tenant=globex, outcome=SignInAttempt.Outcome.FAILURE, code="replay",
                                      message="globex-only diagnosis", email="gina.secret@globex.example")
     _link, token = setup_link_create(tenant=globex, email="first.admin@globex.example", actor="test")
+    with schema_context("globex"):
+        from scim.services import scim_token_create
+
+        scim_token, _secret = scim_token_create(tenant=globex, name="globex-sync", actor="test")
     paths = {
         "home": ["/"], "waiting_room": ["/waiting-room/"], "property_manage": ["/properties/globex-tower/manage/"],
         "team": ["/team/"], "team_member": [f"/team/{membership_id}/"],
         "team_member_remove": [f"/team/{membership_id}/remove/"], "setup_link": [f"/setup/{token}/"],
         "sso_test_result": [f"/sso/test/{attempt.reference}/"], "sso_settings": ["/sso/settings/"],
         "sso_attempt": [f"/sso/attempts/{attempt.reference}/"], "api_me": ["/api/me"],
+        "scim_users": ["/scim/v2/Users"], "scim_user": [f"/scim/v2/Users/{membership_id}"],
+        "scim_groups": ["/scim/v2/Groups"], "scim_group": ["/scim/v2/Groups/1"],
+        "scim_spc": ["/scim/v2/ServiceProviderConfig"], "scim_schemas": ["/scim/v2/Schemas"],
+        "scim_schema": ["/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"],
+        "scim_resource_types": ["/scim/v2/ResourceTypes"], "scim_resource_type": ["/scim/v2/ResourceTypes/User"],
+        "scim_unknown": ["/scim/v2/Bulk"], "scim_token_new": ["/sso/settings/scim/tokens/"],
+        "scim_token_revoke": [f"/sso/settings/scim/tokens/{scim_token.pk}/revoke/"],
     }
     markers = [b"gina.secret", attempt.reference.encode(), b"globex-only diagnosis", b"Globex Tower",
                b"first.admin@globex.example"]
