@@ -19,8 +19,8 @@ class NavLink:
 # least access level that may open it; "" for any active member).
 _NAV = (
     ("Home", "home", {"property_manage"}, ""),
-    ("Team Members", "team", {"team_member", "team_member_remove"}, "client-administrator"),
-    ("Single sign-on", "sso_settings", {"sso_attempt", "sso_test_result"}, "client-administrator"),
+    ("Manage Account", "manage_account", {"team", "team_member", "team_member_remove", "sso_settings", "sso_attempt",
+                                          "sso_test_result", "audit_log"}, "client-administrator"),
 )
 
 

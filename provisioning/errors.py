@@ -33,3 +33,7 @@ class SetupLinkExpired(SetupLinkRefused):
 
 class SetupLinkUsed(SetupLinkRefused):
     pass
+
+
+class AlreadyAsked(ProvisioningError):
+    """A Waiting Room visitor pressed "Ask for access" again within the rate limit."""

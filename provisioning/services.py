@@ -16,21 +16,26 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
 from provisioning.emails import email_queue
-from provisioning.errors import AlreadyDecided, NotAllowed, ProvisioningError
+from provisioning.errors import AlreadyAsked, AlreadyDecided, NotAllowed, ProvisioningError
 from provisioning.models import AccessLevel, Membership, Property
 from provisioning.selectors import (
+    ACCESS_ASK_INTERVAL,
+    access_ask_last,
     access_level_of,
     access_levels_grantable_by,
     level_sees_all_properties,
     member_can_manage_team,
     member_can_request_users,
     properties_visible_to,
+    property_manager_emails,
     tenant_sign_on_url,
+    tenant_url,
 )
 from provisioning.types import BulkDecision, MemberChange, RequestedProperty
 from tenants.models import NewUserRequest, Tenant
@@ -550,3 +555,42 @@ def new_user_requests_reject(*, request_ids: Iterable[int], actor: Actor, reason
         except ProvisioningError as exc:
             skipped[request_id] = exc.message
     return BulkDecision(decided=decided, skipped=skipped)
+
+
+# --- The Waiting Room ------------------------------------------------------------------------------
+
+def waiting_room_access_ask(*, tenant: Tenant, user: AbstractBaseUser) -> list[str]:
+    """A Waiting Room visitor's "Ask for access": e-mail the tenant's property managers (or its
+    Client Administrators where it has none) who is waiting, with a link that files the New User
+    request pre-filled. Once per person per ACCESS_ASK_INTERVAL; returns who was e-mailed.
+    """
+    email = email_normalize(user.email or user.get_username())
+    with transaction.atomic():
+        # The lock makes two quick presses one: the second sees the first one's audit record.
+        membership = Membership.objects.select_for_update().filter(user=user).first()
+        if membership is None or membership.state != Membership.State.WAITING_ROOM or not user.is_active:
+            raise NotAllowed("Only people in the Waiting Room can ask for access.")
+        last = access_ask_last(tenant=tenant, email=email)
+        if last is not None and last.created > timezone.now() - ACCESS_ASK_INTERVAL:
+            again = timezone.localtime(last.created + ACCESS_ASK_INTERVAL)
+            raise AlreadyAsked(
+                f"You asked already, at {timezone.localtime(last.created):%H:%M}; we e-mailed "
+                f"{_people(len(last.data.get('notified', [])))} then. You can ask again after {again:%H:%M}."
+            )
+        recipients = property_manager_emails(tenant=tenant)
+        if not recipients:
+            raise ProvisioningError(
+                f"Nobody at {tenant.name} can give access yet. Ask Portico support for help.")
+        audit_record(actor=user, action="waiting_room.access_ask", tenant=tenant, target=email,
+                     data={"notified": recipients})
+        email_queue(
+            tenant=tenant, kind="waiting_room.access_ask", to=recipients, template="access_asked",
+            context={"person_name": user.get_full_name() or email, "email": email,
+                     "since": membership.created,
+                     "request_url": tenant_url(tenant=tenant, path=reverse("waiting_member_request", args=[membership.pk], urlconf="portal.urls_tenant"))},
+        )
+    return recipients
+
+
+def _people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from provisioning.errors import ProvisioningError
@@ -31,9 +32,17 @@ from provisioning.selectors import (
     property_members,
     team_member_get,
     team_members,
-    waiting_room_count,
+    waiting_member_get,
+    waiting_room_members,
+    access_ask_last,
 )
-from provisioning.services import member_access_change, member_add, member_remove, new_user_request_create
+from provisioning.services import (
+    member_access_change,
+    member_add,
+    member_remove,
+    new_user_request_create,
+    waiting_room_access_ask,
+)
 
 
 def _page(request: HttpRequest, template: str, context: dict, *, status: int = 200) -> HttpResponse:
@@ -71,7 +80,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "properties": properties,
         "sees_all": level_sees_all_properties(membership.access_level),
         "can_manage": member_can_request_users(user=request.user),
-        "waiting": waiting_room_count() if member_can_manage_team(user=request.user) else 0,
+        "waiting_members": waiting_room_members(viewer=request.user),
     })
 
 
@@ -86,7 +95,39 @@ def waiting_room(request: HttpRequest) -> HttpResponse:
         "membership": membership,
         "disabled": disabled,
         "new_user_request": new_user_request_latest_for(tenant=request.tenant, email=request.user.email),
+        "asked": access_ask_last(tenant=request.tenant, email=request.user.email),
     })
+
+
+@require_http_methods(["POST"])
+@login_required
+def waiting_room_ask(request: HttpRequest) -> HttpResponse:
+    try:
+        notified = waiting_room_access_ask(tenant=request.tenant, user=request.user)
+    except ProvisioningError as exc:
+        messages.warning(request, exc.message)
+    else:
+        messages.success(request, f"We e-mailed {len(notified)} {'person' if len(notified) == 1 else 'people'} "
+                                  f"at {request.tenant.name} who can give you access. You'll get an e-mail "
+                                  "when you have access.")
+    return redirect("waiting_room")
+
+
+@require_http_methods(["GET", "HEAD"])
+@active_member_required
+def waiting_member_request(request: HttpRequest, membership_id: int) -> HttpResponse:
+    """One click from a Waiting Room list or e-mail: the New User form of the viewer's first
+    property, pre-filled for this person."""
+    if not member_can_request_users(user=request.user):
+        raise PermissionDenied("Only Property Managers and Client Administrators file New User requests.")
+    prop = properties_visible_to(user=request.user).first()
+    if prop is None:
+        messages.warning(request, "You need access to a property before you can ask for access for someone.")
+        return redirect("home")
+    if waiting_member_get(membership_id=membership_id) is None:
+        messages.info(request, "That person is no longer in the Waiting Room.")
+        return redirect("home")
+    return redirect(f"{reverse('property_manage', args=[prop.code])}?waiting={membership_id}#new-user-heading")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -97,11 +138,16 @@ def property_manage(request: HttpRequest, code: str) -> HttpResponse:
     prop = property_manageable_by(user=request.user, code=code)
     if prop is None:
         raise Http404("No such property, or not yours to manage.")
+    initial = {"properties": [prop.pk]}
+    waiting = waiting_member_get(membership_id=int(request.GET["waiting"])) if request.GET.get(
+        "waiting", "").isdigit() else None
+    if waiting is not None:
+        initial.update(email=waiting.user.email, first_name=waiting.user.first_name, last_name=waiting.user.last_name)
     form = NewUserForm(
         request.POST or None,
         levels=access_levels_grantable_by(user=request.user),
         properties=properties_visible_to(user=request.user),
-        initial={"properties": [prop.pk]},
+        initial=initial,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -119,7 +165,20 @@ def property_manage(request: HttpRequest, code: str) -> HttpResponse:
         "form": form,
         "members": property_members(prop=prop),
         "requests": new_user_requests_from_property(tenant=request.tenant, prop=prop)[:25],
+        "waiting_members": waiting_room_members(viewer=request.user),
+        "prefilled_for": waiting,
     }, status=400 if form.is_bound and form.errors else 200)
+
+
+@require_http_methods(["GET", "HEAD"])
+@active_member_required
+def manage_account(request: HttpRequest) -> HttpResponse:
+    """Manage Account: where the set-up guides send a Client Administrator (Team Members, Single Sign-on)."""
+    _team_admin_required(request)
+    return _page(request, "provisioning/manage_account.html", {
+        "waiting_members": waiting_room_members(viewer=request.user),
+        "member_count": team_members().filter(state=Membership.State.ACTIVE).count(),
+    })
 
 
 def _team_admin_required(request: HttpRequest) -> None:

@@ -1,0 +1,85 @@
+"""The people around the Waiting Room: who waits, a pre-filled New User request, "Ask for access"."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core import mail
+from django.utils import timezone
+
+from tenants.models import AuditEvent, OutboundEmail
+from tests.provisioning.factories import member_create, new_user_request_create
+
+
+def test_a_property_manager_sees_who_waits_and_which_one_has_a_request_with_support(acme, acme_pm, acme_waiting,
+                                                                                   as_member):
+    other = member_create(access_level="", properties=(), state="waiting_room", first_name="Olga", last_name="Other")
+    new_user_request_create(email=other.email)
+    html = as_member(acme_pm).get("/").content.decode()
+    assert "Waiting for access (2)" in html
+    assert "Wanda Waiting" in html and acme_waiting.email in html and other.email in html
+    assert html.count("Request with support") == 1
+    assert f"/waiting/{acme_waiting.membership.pk}/request/" in html
+
+
+def test_a_technician_neither_sees_the_waiting_list_nor_files_requests_for_it(acme, acme_tech, acme_waiting,
+                                                                             as_member):
+    client = as_member(acme_tech)
+    assert acme_waiting.email not in client.get("/").content.decode()
+    assert client.get(f"/waiting/{acme_waiting.membership.pk}/request/").status_code == 403
+
+
+def test_one_click_opens_the_new_user_form_pre_filled_for_the_waiting_person(acme, acme_pm, acme_waiting, as_member):
+    client = as_member(acme_pm)
+    response = client.get(f"/waiting/{acme_waiting.membership.pk}/request/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/properties/harbour-view/manage/?waiting=")
+    html = client.get(response["Location"]).content.decode()
+    assert f'value="{acme_waiting.email}"' in html and 'value="Wanda"' in html and 'value="Waiting"' in html
+    assert "who is in the Waiting Room" in html
+
+
+def test_only_waiting_room_people_pre_fill_the_form(acme, acme_pm, acme_ca, as_member):
+    html = as_member(acme_pm).get(f"/properties/harbour-view/manage/?waiting={acme_ca.membership.pk}").content.decode()
+    assert acme_ca.email not in html.split("New User")[1].split("</form>")[0]
+
+
+def test_ask_for_access_emails_the_property_managers_and_says_so(acme, acme_pm, acme_ca, acme_waiting, as_member,
+                                                                django_capture_on_commit_callbacks, eager_tasks):
+    client = as_member(acme_waiting)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/waiting-room/ask/", follow=True)
+    html = response.content.decode()
+    assert "We e-mailed 1 person at Acme Property Management who can give you access" in html
+    assert "You asked for access on" in html
+    sent = [m for m in mail.outbox if m.to == [acme_pm.email]]
+    assert len(sent) == 1 and "Wanda Waiting is waiting for access" in sent[0].subject
+    assert f"/waiting/{acme_waiting.membership.pk}/request/" in sent[0].body
+    assert AuditEvent.objects.filter(action="waiting_room.access_ask", target=acme_waiting.email).count() == 1
+
+
+def test_asking_again_within_the_hour_sends_nothing_and_says_when_they_can(acme, acme_pm, acme_waiting, as_member):
+    client = as_member(acme_waiting)
+    client.post("/waiting-room/ask/")
+    html = client.post("/waiting-room/ask/", follow=True).content.decode()
+    assert "You asked already" in html and "You can ask again after" in html
+    assert OutboundEmail.objects.filter(kind="waiting_room.access_ask").count() == 1
+
+
+def test_asking_is_possible_again_after_the_hour(acme, acme_pm, acme_waiting, as_member):
+    client = as_member(acme_waiting)
+    client.post("/waiting-room/ask/")
+    AuditEvent.objects.filter(action="waiting_room.access_ask").update(created=timezone.now() - timedelta(hours=2))
+    client.post("/waiting-room/ask/")
+    assert OutboundEmail.objects.filter(kind="waiting_room.access_ask").count() == 2
+
+
+def test_ask_for_access_goes_to_client_administrators_where_there_is_no_property_manager(
+        acme, acme_ca, acme_waiting, as_member):
+    as_member(acme_waiting).post("/waiting-room/ask/")
+    assert OutboundEmail.objects.get(kind="waiting_room.access_ask").to == [acme_ca.email]
+
+
+def test_an_active_member_cannot_ask_for_access(acme, acme_pm, acme_tech, as_member):
+    html = as_member(acme_tech).post("/waiting-room/ask/", follow=True).content.decode()
+    assert not OutboundEmail.objects.filter(kind="waiting_room.access_ask").exists()
+    assert "Welcome" in html  # sent home: they have access already
