@@ -7,7 +7,8 @@ e-mails are queued for after the commit (provisioning.emails).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,7 +23,7 @@ from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
 from provisioning.emails import email_queue
-from provisioning.errors import AlreadyAsked, AlreadyDecided, NotAllowed, ProvisioningError
+from provisioning.errors import AlreadyAsked, AlreadyDecided, NotAllowed, ProvisioningError, problems_raise
 from provisioning.models import AccessLevel, Membership, Property
 from provisioning.selectors import (
     ACCESS_ASK_INTERVAL,
@@ -42,6 +43,8 @@ from tenants.models import NewUserRequest, Tenant
 from tenants.selectors import email_domains_of, tenant_current
 from tenants.services import actor_label, audit_record
 from tenants.types import Actor
+
+T = TypeVar("T")
 
 
 
@@ -264,6 +267,39 @@ def _membership_apply(
     return MemberChange(membership=membership, user_created=user_created, changes=changes)
 
 
+def member_add_check(
+    *, tenant: Tenant, email: str | None, access_level: AccessLevel | str | None,
+    properties: Sequence[Property] | None, actor: Actor,
+) -> tuple[str, AccessLevel, list[Property]]:
+    """Every problem with adding a team member at once (None: the form reported that value already)."""
+    if isinstance(actor, AbstractBaseUser) and not member_can_manage_team(user=actor):
+        raise NotAllowed("Only Client Administrators can add team members.")
+    problems: list[ProvisioningError] = []
+    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    checked = None
+    if email is not None:
+        checked = _collect(problems, lambda: _member_email_check(tenant=tenant, email=email, actor=actor))
+    props = list(properties) if properties is not None else None
+    if level is not None and props is not None:
+        before = len(problems)
+        _collect(problems, lambda: _properties_require(level, props))
+        if len(problems) == before:
+            _collect(problems, lambda: _check_may_grant(actor=actor, access_level=level, properties=props))
+    problems_raise(problems)
+    return checked, level, props or []
+
+
+def _member_email_check(*, tenant: Tenant, email: str, actor: Actor) -> str:
+    if isinstance(actor, AbstractBaseUser):
+        return email_validate_for_tenant(tenant=tenant, email=email)
+    email = email_normalize(email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ProvisioningError(f"{email!r} is not a valid e-mail address.", field="email") from exc
+    return email
+
+
 def member_add(
     *,
     tenant: Tenant,
@@ -282,20 +318,8 @@ def member_add(
     Client Administrator and may grant only what they hold (Team Members); the CLI may grant any
     level. With `notify`, the person gets a "you can now sign in" e-mail.
     """
-    level = _level_require(access_level)
-    if isinstance(actor, AbstractBaseUser):
-        if not member_can_manage_team(user=actor):
-            raise NotAllowed("Only Client Administrators can add team members.")
-        email = email_validate_for_tenant(tenant=tenant, email=email)
-    else:
-        email = email_normalize(email)
-        try:
-            validate_email(email)
-        except ValidationError as exc:
-            raise ProvisioningError(f"{email!r} is not a valid e-mail address.", field="email") from exc
-    properties = list(properties)
-    _properties_require(level, properties)
-    _check_may_grant(actor=actor, access_level=level, properties=properties)
+    email, level, properties = member_add_check(tenant=tenant, email=email, access_level=access_level,
+                                                properties=properties, actor=actor)
     with transaction.atomic():
         result = _membership_apply(
             email=email, first_name=first_name, last_name=last_name, access_level=level, properties=properties,
@@ -361,6 +385,54 @@ def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Me
 
 # --- New User requests --------------------------------------------------------------------------
 
+def _collect(problems: list[ProvisioningError], check: Callable[[], T]) -> T | None:
+    """Run one check; a problem is kept for reporting with the others instead of stopping here."""
+    try:
+        return check()
+    except ProvisioningError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def new_user_request_check(
+    *, tenant: Tenant, requester: AbstractBaseUser, email: str | None, first_name: str | None,
+    last_name: str | None, access_level: AccessLevel | str | None, properties: Sequence[Property] | None,
+) -> tuple[str, AccessLevel]:
+    """Every problem with a New User request at once (raised together as Problems); the normalized
+    e-mail and the access level when there is none. None for a value means "the form reported
+    it already": its check is skipped."""
+    if not member_can_request_users(user=requester):
+        raise NotAllowed("Your access level doesn't allow requesting new users.")
+    problems: list[ProvisioningError] = []
+    checked_email = _collect(problems, lambda: _request_email_check(tenant=tenant, email=email)) \
+        if email is not None else None
+    if first_name is not None and not first_name.strip():
+        problems.append(ProvisioningError("Enter a first name.", field="first_name"))
+    if last_name is not None and not last_name.strip():
+        problems.append(ProvisioningError("Enter a surname.", field="last_name"))
+    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    if properties is not None and not list(properties):
+        problems.append(ProvisioningError("Choose at least one property.", field="properties"))
+    elif properties is not None and level is not None:
+        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=list(properties)))
+    elif level is not None:
+        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=[]))
+    problems_raise(problems)
+    return checked_email, level
+
+
+def _request_email_check(*, tenant: Tenant, email: str) -> str:
+    email = email_validate_for_tenant(tenant=tenant, email=email)
+    existing = Membership.objects.filter(Q(user__username=email) | Q(user__email__iexact=email)).first()
+    if existing is not None and existing.state == Membership.State.ACTIVE and existing.user.is_active:
+        raise ProvisioningError(
+            f"{email} already has access. A Client Administrator can change it on Team Members.", field="email"
+        )
+    if NewUserRequest.objects.filter(tenant=tenant, email__iexact=email, status=NewUserRequest.Status.PENDING).exists():
+        raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email")
+    return email
+
+
 def new_user_request_create(
     *,
     tenant: Tenant,
@@ -377,26 +449,11 @@ def new_user_request_create(
     The person may never have signed in (pre-provisioning) or be in the Waiting Room already.
     Support staff are e-mailed once the request is committed.
     """
-    if not member_can_request_users(user=requester):
-        raise NotAllowed("Your access level doesn't allow requesting new users.")
-    email = email_validate_for_tenant(tenant=tenant, email=email)
+    email, level = new_user_request_check(tenant=tenant, requester=requester, email=email, first_name=first_name,
+                                          last_name=last_name, access_level=access_level, properties=properties)
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
-    if not first_name:
-        raise ProvisioningError("Enter a first name.", field="first_name")
-    if not last_name:
-        raise ProvisioningError("Enter a surname.", field="last_name")
-    level = _level_require(access_level)
     properties = list(properties)
-    if not properties:
-        raise ProvisioningError("Choose at least one property.", field="properties")
-    _check_may_grant(actor=requester, access_level=level, properties=properties)
     existing = Membership.objects.filter(Q(user__username=email) | Q(user__email__iexact=email)).first()
-    if existing is not None and existing.state == Membership.State.ACTIVE and existing.user.is_active:
-        raise ProvisioningError(
-            f"{email} already has access. A Client Administrator can change it on Team Members.", field="email"
-        )
-    if NewUserRequest.objects.filter(tenant=tenant, email__iexact=email, status=NewUserRequest.Status.PENDING).exists():
-        raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email")
     requested: list[RequestedProperty] = [{"id": p.pk, "name": p.name, "code": p.code} for p in properties]
     requester_name = requester.get_full_name() if hasattr(requester, "get_full_name") else ""
     try:

@@ -39,6 +39,8 @@ from provisioning.selectors import (
 from provisioning.services import (
     member_access_change,
     member_add,
+    member_add_check,
+    new_user_request_check,
     member_remove,
     new_user_request_create,
     waiting_room_access_ask,
@@ -149,7 +151,10 @@ def property_manage(request: HttpRequest, code: str) -> HttpResponse:
         properties=properties_visible_to(user=request.user),
         initial=initial,
     )
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _report_service_problems(form, lambda data: new_user_request_check(
+            tenant=request.tenant, requester=request.user, **data))
+    elif request.method == "POST":
         try:
             row = new_user_request_create(
                 tenant=request.tenant, requester=request.user, from_property=prop, **form.cleaned_data,
@@ -181,6 +186,18 @@ def manage_account(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _report_service_problems(form: NewUserForm, check: Callable[[dict], object]) -> None:
+    """The form found problems; add the service's problems with the values it did accept, so one
+    submit reports everything (a field the form refused is passed as None: not checked twice)."""
+    data = {name: form.cleaned_data.get(name) for name in ("email", "first_name", "last_name", "access_level",
+                                                             "properties")}
+    data = {name: (None if name in form.errors else value) for name, value in data.items()}
+    try:
+        check(data)
+    except ProvisioningError as exc:
+        form.add_service_error(exc)
+
+
 def _team_admin_required(request: HttpRequest) -> None:
     if not member_can_manage_team(user=request.user):
         raise PermissionDenied("Only Client Administrators manage team members.")
@@ -204,7 +221,11 @@ def team(request: HttpRequest) -> HttpResponse:
         properties=properties_visible_to(user=request.user),
         auto_id="add_%s",
     )
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _report_service_problems(form, lambda data: member_add_check(
+            tenant=request.tenant, actor=request.user,
+            **{k: v for k, v in data.items() if k in ("email", "access_level", "properties")}))
+    elif request.method == "POST":
         try:
             result = member_add(tenant=request.tenant, actor=request.user, notify=True, **form.cleaned_data)
         except ProvisioningError as exc:
@@ -259,5 +280,6 @@ def team_member_remove(request: HttpRequest, membership_id: int) -> HttpResponse
         else:
             messages.success(request, f"{member.user.email} no longer has access.")
             return redirect("team")
-    return _page(request, "provisioning/team_member_remove.html", {"member": member, "error": error},
+    return _page(request, "provisioning/team_member_remove.html", {"member": member, "error": error,
+                                                                        "error_list": [error] if error else []},
                  status=400 if error else 200)
