@@ -9,12 +9,14 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from provisioning.errors import SetupLinkExpired, SetupLinkRefused, SetupLinkUsed
 from provisioning.models import AccessLevel, Membership, Property
+from tenants.audit import audit_action_phrase
 from tenants.models import AuditEvent, NewUserRequest, SetupLink, Tenant
 from tenants.selectors import tenant_current
 
@@ -99,6 +101,31 @@ def team_members() -> QuerySet[Membership]:
     return Membership.objects.select_related("user").prefetch_related("properties").order_by(
         "state", "user__last_name", "user__first_name", "user__email"
     )
+
+
+def team_members_filtered(*, search: str = "", access_level: str = "", state: str = "") -> QuerySet[Membership]:
+    """Team Members' list: by name or e-mail, access level and state (Waiting Room first, removed last)."""
+    rows = team_members()
+    search = (search or "").strip()
+    if search:
+        rows = rows.filter(Q(user__email__icontains=search) | Q(user__first_name__icontains=search)
+                           | Q(user__last_name__icontains=search))
+    if access_level in AccessLevel.values:
+        rows = rows.filter(access_level=access_level, state=Membership.State.ACTIVE)
+    if state in Membership.State.values:
+        rows = rows.filter(state=state)
+    return rows.order_by(
+        models.Case(models.When(state=Membership.State.WAITING_ROOM, then=0),
+                    models.When(state=Membership.State.ACTIVE, then=1), default=2),
+        "user__last_name", "user__first_name", "user__email")
+
+
+def member_access_history(*, tenant: Tenant, membership: Membership) -> list[dict]:
+    """What happened to one person's access, newest first, in words (from the audit log)."""
+    names = property_names()
+    events = AuditEvent.objects.filter(tenant=tenant, target__iexact=membership.user.username).order_by("-created")[:100]
+    return [{"when": e.created, "what": audit_action_phrase(e.action), "who": e.actor.split(":", 1)[-1],
+             "detail": audit_data_words(e.data, property_names=names)} for e in events]
 
 
 def waiting_room_count() -> int:

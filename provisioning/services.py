@@ -359,7 +359,37 @@ def member_access_change(
         if result.changed:
             audit_record(actor=actor, action="member.access_change", tenant=tenant, target=user.username,
                          data={"changes": result.changes})
+            if "state" in result.changes:  # let in from the Waiting Room, or given access again
+                _email_access_granted(tenant=tenant, membership=result.membership, key=None)
+            else:
+                _email_access_changed(tenant=tenant, membership=result.membership, changes=result.changes)
     return result
+
+
+def _email_access_changed(*, tenant: Tenant, membership: Membership, changes: dict) -> None:
+    """Tell someone their access level or properties changed, in words (inside the tenant's schema)."""
+    from provisioning.selectors import change_words, property_names
+
+    user = membership.user
+    level = AccessLevel(membership.access_level)
+    email_queue(
+        tenant=tenant, kind="member.access_changed", to=[user.email or user.username], template="access_changed",
+        context={"first_name": user.first_name, "access_level_label": level.label,
+                 "changes": change_words(changes, property_names=property_names()),
+                 "sign_on_url": tenant_sign_on_url(tenant=tenant)},
+    )
+
+
+def member_invite_resend(*, tenant: Tenant, membership: Membership, actor: Actor) -> None:
+    """E-mail an active member who has not signed in yet their "you can now sign in" again."""
+    if isinstance(actor, AbstractBaseUser) and not member_can_manage_team(user=actor):
+        raise NotAllowed("Only Client Administrators can resend invitations.")
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+        if locked.state != Membership.State.ACTIVE or not locked.user.is_active:
+            raise ProvisioningError(f"{locked.user.email} has no access to be invited to; give them access first.")
+        audit_record(actor=actor, action="member.invite_resend", tenant=tenant, target=locked.user.username)
+        _email_access_granted(tenant=tenant, membership=locked, key=None)
 
 
 def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Membership:
@@ -380,6 +410,11 @@ def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Me
             locked.save(update_fields=["state", "updated"])
             audit_record(actor=actor, action="member.remove", tenant=tenant, target=locked.user.username,
                          data={"state": [before, locked.state], "access_level": locked.access_level})
+            if before == Membership.State.ACTIVE:  # someone in the Waiting Room had nothing to lose
+                email_queue(
+                    tenant=tenant, kind="member.access_removed", to=[locked.user.email or locked.user.username],
+                    template="access_removed", context={"first_name": locked.user.first_name},
+                )
     return locked
 
 

@@ -13,5 +13,6 @@ urlpatterns = [
     path("team/", views.team, name="team"),
     path("team/<int:membership_id>/", views.team_member, name="team_member"),
     path("team/<int:membership_id>/remove/", views.team_member_remove, name="team_member_remove"),
+    path("team/<int:membership_id>/resend/", views.team_member_resend, name="team_member_resend"),
     path("setup/<str:token>/", onboarding_views.setup_link, name="setup_link"),
 ]

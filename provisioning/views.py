@@ -11,6 +11,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,6 +25,8 @@ from provisioning.selectors import (
     level_sees_all_properties,
     member_can_manage_team,
     member_can_request_users,
+    TENANT_GRANTABLE_LEVELS,
+    member_access_history,
     membership_of,
     new_user_request_latest_for,
     new_user_requests_from_property,
@@ -32,6 +35,7 @@ from provisioning.selectors import (
     property_members,
     team_member_get,
     team_members,
+    team_members_filtered,
     waiting_member_get,
     waiting_room_members,
     access_ask_last,
@@ -40,11 +44,15 @@ from provisioning.services import (
     member_access_change,
     member_add,
     member_add_check,
+    member_invite_resend,
     new_user_request_check,
     member_remove,
     new_user_request_create,
     waiting_room_access_ask,
 )
+
+
+TEAM_PAGE_SIZE = 25
 
 
 def _page(request: HttpRequest, template: str, context: dict, *, status: int = 200) -> HttpResponse:
@@ -237,10 +245,31 @@ def team(request: HttpRequest) -> HttpResponse:
             else:
                 messages.info(request, f"{email} already had exactly this access; nothing changed.")
             return redirect("team")
+    search, level, state = (request.GET.get("q", "").strip()[:100], request.GET.get("level", ""),
+                            request.GET.get("state", ""))
+    page = Paginator(team_members_filtered(search=search, access_level=level, state=state), TEAM_PAGE_SIZE
+                     ).get_page(request.GET.get("page"))
     return _page(request, "provisioning/team.html", {
         "form": form,
-        "members": team_members(),
+        "members": page.object_list,
+        "page": page,
+        "q": search, "level": level, "state": state,
+        "levels": TENANT_GRANTABLE_LEVELS, "states": Membership.State.choices,
+        "filtered": bool(search or level or state),
     }, status=400 if form.is_bound and form.errors else 200)
+
+
+@require_http_methods(["POST"])
+@active_member_required
+def team_member_resend(request: HttpRequest, membership_id: int) -> HttpResponse:
+    member = _team_member_or_404(request, membership_id)
+    try:
+        member_invite_resend(tenant=request.tenant, membership=member, actor=request.user)
+    except ProvisioningError as exc:
+        messages.warning(request, exc.message)
+    else:
+        messages.success(request, f"We e-mailed {member.user.email} the sign-in link again.")
+    return redirect("team_member", membership_id=member.pk)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -263,7 +292,9 @@ def team_member(request: HttpRequest, membership_id: int) -> HttpResponse:
             messages.success(request, f"Access of {member.user.email} updated." if result.changed
                              else f"{member.user.email} already had exactly this access; nothing changed.")
             return redirect("team")
-    return _page(request, "provisioning/team_member.html", {"member": member, "form": form},
+    return _page(request, "provisioning/team_member.html", {
+        "member": member, "form": form,
+        "history": member_access_history(tenant=request.tenant, membership=member)},
                  status=400 if form.is_bound and form.errors else 200)
 
 
