@@ -515,6 +515,14 @@ def new_user_request_create(
     return row
 
 
+def _manage_url(row: NewUserRequest) -> str:
+    """The Manage page of the (first) property the request was for, where a corrected one is sent."""
+    code = next((p.get("code") for p in row.properties if p.get("code")), None)
+    path = (reverse("property_manage", args=[code], urlconf="portal.urls_tenant") if code
+            else reverse("home", urlconf="portal.urls_tenant"))
+    return tenant_url(tenant=row.tenant, path=path)
+
+
 def _admin_url(row: NewUserRequest) -> str:
     return f"{settings.PORTICO_BASE_URL}/admin/tenants/newuserrequest/{row.pk}/change/"
 
@@ -615,7 +623,8 @@ def new_user_request_reject(*, new_user_request: NewUserRequest | int, actor: Ac
             tenant=row.tenant, kind="new_user_request.rejected", to=[row.requested_by_email],
             template="new_user_request_rejected",
             context={"request": row, "access_level_label": AccessLevel(row.access_level).label
-                     if AccessLevel.parse(row.access_level) else row.access_level},
+                     if AccessLevel.parse(row.access_level) else row.access_level,
+                     "manage_url": _manage_url(row)},
             dedupe_key=f"new_user_request:{row.pk}:rejected:requester",
         )
     return row

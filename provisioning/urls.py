@@ -8,6 +8,7 @@ urlpatterns = [
     path("waiting-room/", views.waiting_room, name="waiting_room"),
     path("waiting-room/ask/", views.waiting_room_ask, name="waiting_room_ask"),
     path("waiting/<int:membership_id>/request/", views.waiting_member_request, name="waiting_member_request"),
+    path("properties/<slug:code>/", views.property_detail, name="property_detail"),
     path("properties/<slug:code>/manage/", views.property_manage, name="property_manage"),
     path("account/", views.manage_account, name="manage_account"),
     path("team/", views.team, name="team"),

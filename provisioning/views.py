@@ -140,6 +140,22 @@ def waiting_member_request(request: HttpRequest, membership_id: int) -> HttpResp
     return redirect(f"{reverse('property_manage', args=[prop.code])}?waiting={membership_id}#new-user-heading")
 
 
+@require_http_methods(["GET", "HEAD"])
+@active_member_required
+def property_detail(request: HttpRequest, code: str) -> HttpResponse:
+    """A property as anyone with access sees it: who works there and whom to ask about access
+    (a Technician's card leads here rather than nowhere)."""
+    prop = properties_visible_to(user=request.user).filter(code=code).first()
+    if prop is None:
+        raise Http404("No such property, or not one of yours.")
+    members = list(property_members(prop=prop))
+    return _page(request, "provisioning/property.html", {
+        "property": prop, "members": members,
+        "managers": [m for m in members if m.access_level == AccessLevel.PROPERTY_MANAGER],
+        "can_manage": member_can_request_users(user=request.user),
+    })
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @active_member_required
 def property_manage(request: HttpRequest, code: str) -> HttpResponse:

@@ -38,7 +38,7 @@ def _history(acme, globex):
 def test_a_client_administrator_reads_their_tenants_history_in_words_and_nothing_of_another(
         acme, globex):
     _history(acme, globex)
-    html = as_member(_ca()).get("/account/audit-log/").content.decode()
+    html = as_member(_ca()).get("/account/audit-log/").content.decode().replace("<wbr>", "")
     assert "Access changed" in html and "Access level: Technician → Property Manager" in html
     assert "Properties: none → Harbour View" in html
     assert "Sign-in refused" in html and "clocks disagree" in html and "ACMEREF1" in html
@@ -50,11 +50,11 @@ def test_a_client_administrator_reads_their_tenants_history_in_words_and_nothing
 def test_the_audit_log_filters_by_kind_and_person(acme, globex):
     _history(acme, globex)
     client = as_member(_ca())
-    refusals = client.get("/account/audit-log/?kind=refusal").content.decode()
+    refusals = client.get("/account/audit-log/?kind=refusal").content.decode().replace("<wbr>", "")
     assert "ACMEREF1" in refusals and "ACMEREF2" not in refusals and "Access changed" not in refusals
-    access = client.get("/account/audit-log/?kind=access").content.decode()
+    access = client.get("/account/audit-log/?kind=access").content.decode().replace("<wbr>", "")
     assert "Access changed" in access and "ACMEREF1" not in access
-    person = client.get("/account/audit-log/?q=late@").content.decode()
+    person = client.get("/account/audit-log/?q=late@").content.decode().replace("<wbr>", "")
     assert "ACMEREF1" in person and "bo@acme.example" not in person
 
 
@@ -82,7 +82,7 @@ def test_the_audit_log_pages_through_many_events(acme):
     for i in range(60):
         audit_record(actor="cli", action="member.add", tenant=acme, target=f"p{i}@acme.example")
     client = as_member(_ca())
-    first = client.get("/account/audit-log/").content.decode()
+    first = client.get("/account/audit-log/").content.decode().replace("<wbr>", "")
     assert "Page 1 of 2" in first and "p59@acme.example" in first and "p0@acme.example" not in first
-    second = client.get("/account/audit-log/?page=2").content.decode()
+    second = client.get("/account/audit-log/?page=2").content.decode().replace("<wbr>", "")
     assert "p0@acme.example" in second and "p59@acme.example" not in second
