@@ -695,3 +695,23 @@ def waiting_room_access_ask(*, tenant: Tenant, user: AbstractBaseUser) -> list[s
 
 def _people(n: int) -> str:
     return f"{n} {'person' if n == 1 else 'people'}"
+
+
+def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: AbstractBaseUser) -> NewUserRequest:
+    """The requester (or a Client Administrator of the tenant) takes back a request support has
+    not decided yet; nobody's access changes."""
+    with transaction.atomic():
+        row = NewUserRequest.objects.select_for_update().filter(pk=request_id, tenant=tenant).first()
+        if row is None:
+            raise ProvisioningError("No such New User request.")
+        if row.requested_by_user_id != actor.pk and not member_can_manage_team(user=actor):
+            raise NotAllowed("Only whoever sent the request, or a Client Administrator, can withdraw it.")
+        if row.status != NewUserRequest.Status.PENDING:
+            raise AlreadyDecided(f"The request for {row.email} was {row.get_status_display().lower()} already.")
+        row.status = NewUserRequest.Status.WITHDRAWN
+        row.decided_at = timezone.now()
+        row.decided_by_label = actor_label(actor)
+        row.save(update_fields=["status", "decided_at", "decided_by_label"])
+        audit_record(actor=actor, action="new_user_request.withdraw", tenant=tenant, target=row.email,
+                     data={"request_id": row.pk})
+    return row

@@ -11,6 +11,7 @@ urlpatterns = [
     path("properties/<slug:code>/", views.property_detail, name="property_detail"),
     path("properties/<slug:code>/manage/", views.property_manage, name="property_manage"),
     path("account/", views.manage_account, name="manage_account"),
+    path("requests/<int:request_id>/withdraw/", views.new_user_request_withdraw_view, name="new_user_request_withdraw"),
     path("team/", views.team, name="team"),
     path("team/<int:membership_id>/", views.team_member, name="team_member"),
     path("team/<int:membership_id>/remove/", views.team_member_remove, name="team_member_remove"),

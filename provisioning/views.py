@@ -48,6 +48,7 @@ from provisioning.services import (
     new_user_request_check,
     member_remove,
     new_user_request_create,
+    new_user_request_withdraw,
     waiting_room_access_ask,
 )
 
@@ -208,6 +209,20 @@ def manage_account(request: HttpRequest) -> HttpResponse:
         "waiting_members": waiting_room_members(viewer=request.user),
         "member_count": team_members().filter(state=Membership.State.ACTIVE).count(),
     })
+
+
+@require_http_methods(["POST"])
+@active_member_required
+def new_user_request_withdraw_view(request: HttpRequest, request_id: int) -> HttpResponse:
+    back = request.POST.get("next", "")
+    try:
+        row = new_user_request_withdraw(tenant=request.tenant, request_id=request_id, actor=request.user)
+    except ProvisioningError as exc:
+        messages.warning(request, exc.message)
+    else:
+        messages.success(request, f"You withdrew the request for {row.email}. Nobody's access changed.")
+    # Only back to one of our own pages.
+    return redirect(back if back.startswith("/properties/") else "home")
 
 
 def _report_service_problems(form: NewUserForm, check: Callable[[dict], object]) -> None:

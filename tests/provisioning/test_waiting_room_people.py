@@ -89,3 +89,30 @@ def test_email_addresses_in_lists_wrap_after_at_and_dots_only(acme, acme_pm, acm
     html = as_member(acme_pm).get("/").content.decode()
     local, domain = acme_waiting.email.split("@")
     assert f"{local}<wbr>@acme.<wbr>example" in html
+
+
+def test_the_requester_withdraws_a_pending_request_and_it_is_audited(acme, acme_pm, acme_waiting, as_member):
+    row = new_user_request_create(email=acme_waiting.email)
+    type(row).objects.filter(pk=row.pk).update(requested_by_user_id=acme_pm.pk)
+    client = as_member(acme_pm)
+    assert "Withdraw" in client.get("/properties/harbour-view/manage/").content.decode()
+    html = client.post(f"/requests/{row.pk}/withdraw/", {"next": "/properties/harbour-view/manage/"},
+                       follow=True).content.decode()
+    assert "You withdrew the request for" in html
+    row.refresh_from_db()
+    assert row.status == "withdrawn"
+    assert AuditEvent.objects.filter(action="new_user_request.withdraw", target=row.email).exists()
+    waiting_html = as_member(acme_waiting).get("/waiting-room/").content.decode()
+    assert "withdrew the request" in waiting_html and "Ask for access" in waiting_html
+
+
+def test_someone_else_cannot_withdraw_a_request_nor_a_decided_one(acme, acme_pm, acme_waiting, as_member):
+    other_pm = member_create(first_name="Other", last_name="Pm")
+    row = new_user_request_create(email=acme_waiting.email)
+    type(row).objects.filter(pk=row.pk).update(requested_by_user_id=acme_pm.pk)
+    as_member(other_pm).post(f"/requests/{row.pk}/withdraw/")
+    row.refresh_from_db()
+    assert row.status == "pending"
+    type(row).objects.filter(pk=row.pk).update(status="rejected")
+    html = as_member(acme_pm).post(f"/requests/{row.pk}/withdraw/", follow=True).content.decode()
+    assert "rejected already" in html
