@@ -140,7 +140,7 @@ CELERY_TASK_DEFAULT_QUEUE: str = env(
 
 # --- Authentication and sessions -------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
-    "sso.backends.TenantSaml2Backend",
+    "sso.backends.SsoIdentityBackend",
     "django.contrib.auth.backends.ModelBackend",  # support staff in Django admin
 ]
 LOGIN_URL = "/login/"
@@ -169,10 +169,6 @@ SAML_SESSION_COOKIE_NAME = "saml_session"
 # the POST once through the browser as a same-site POST instead of weakening every cookie
 # to SameSite=None (djangosaml2 issue #408).
 SAML_SESSION_COOKIE_SAMESITE = "Lax"
-SAML_CREATE_UNKNOWN_USER = True
-SAML_DJANGO_USER_MAIN_ATTRIBUTE = "username"
-# The backend hands djangosaml2 the identity Portico verified, already mapped (sso.backends).
-SAML_ATTRIBUTE_MAPPING = {"username": ("username",)}
 SAML_CSP_HANDLER = ""  # pages set their own headers; djangosaml2's django-csp hook is not used
 SAML_IGNORE_LOGOUT_ERRORS = True
 SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"

@@ -1,26 +1,37 @@
-"""What Portico decides about a SAML response at a tenant's ACS, before and beside pysaml2.
+"""Everything the ACS decides about a posted SAMLResponse, as one service: `acs_process`.
 
-`acs_verify` runs Portico's own strict verifier (sso.saml_guard) against this tenant's IdP only,
-then the policy pysaml2 leaves to the application: InResponseTo bookkeeping (per browser, per
-tenant), IdP-initiated opt-in, single use of every assertion, the email attribute and the tenant's
-email domains. Each refusal is a SignInRejected with a stable code and a plain-words detail.
+The response is decoded and parsed once, by Portico's verifier (sso.saml_guard), which is the only
+signature and protocol check on the sign-in path (README, Security: pysaml2 builds AuthnRequests
+and keeps the outstanding-request bookkeeping, it no longer re-checks responses). Then the policy
+SAML leaves to the application: InResponseTo issued by this browser on this tenant host,
+IdP-initiated opt-in, single use of every assertion (sso.replay), the email attribute and the
+tenant's email domains. Every outcome, refused or not, is written to the sign-in attempt log with
+the reference code the person sees.
 """
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.contrib.auth import authenticate
+from django.contrib.auth.base_user import AbstractBaseUser
 
 from provisioning.models import AccessLevel
+from provisioning.selectors import membership_state
+from sso.conf import idp_for_sign_in
+from sso.diagnosis import decoded_for_display, http_status
 from sso.errors import SignInRejected
-from sso.models import IdentityProvider
+from sso.models import IdentityProvider, SignInAttempt
+from sso.redirects import safe_next
+from sso.replay import assertion_consume
 from sso.saml_guard import SamlRejected, verify_saml_response
+from sso.services import sign_in_attempt_record
 from sso.sp import SpEndpoints
-from sso.types import VerifiedResponse
+from sso.types import RejectCode, ResponseSeen, VerifiedResponse
+from tenants.models import Tenant
+from tenants.selectors import email_domains_of
 
 
 @dataclass(frozen=True)
@@ -32,15 +43,6 @@ class SsoIdentity:
     object_id: str = ""
     groups: tuple[str, ...] = ()
     access_level: str | None = None  # from the tenant's groups mapping, when one matched
-
-
-@dataclass(frozen=True)
-class AcsResult:
-    verified: VerifiedResponse
-    identity: SsoIdentity
-    idp_initiated: bool
-    request_id: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def _first(attributes: Mapping[str, list[str]], names: list[str]) -> str:
@@ -59,7 +61,7 @@ def identity_from_assertion(*, verified: VerifiedResponse, idp: IdentityProvider
         email = verified.name_id.strip()  # NameID is the fallback Entra sends by default (UPN/email)
     if not email or "@" not in email:
         raise SignInRejected(
-            "attribute_missing",
+            RejectCode.attribute_missing,
             "The IdP sent no email address: add the emailaddress claim (or an email NameID) in the IdP, "
             "or map the claim it does send on the SSO settings page.",
         )
@@ -77,57 +79,205 @@ def identity_from_assertion(*, verified: VerifiedResponse, idp: IdentityProvider
     )
 
 
-def assertion_consume(*, issuer: str, assertion_id: str, not_on_or_after: datetime) -> bool:
-    """Mark an assertion used; False if it was used before. Redis-backed, so every worker sees it."""
-    digest = hashlib.sha256(f"{issuer}\n{assertion_id}".encode()).hexdigest()
-    ttl = (not_on_or_after - datetime.now(timezone.utc)).total_seconds() + settings.PORTICO_SAML_CLOCK_SKEW_SECONDS
-    # cache.add is SET NX: exactly one of two concurrent posts of the same assertion wins.
-    return cache.add(f"saml-assertion:{digest}", 1, timeout=max(int(ttl), 1) + 1)
+# --- what the view hands in ---
 
 
-def acs_verify(
-    *, idp: IdentityProvider, endpoints: SpEndpoints, saml_response: str, outstanding: Mapping[str, object],
-    email_domains: list[str], now: datetime | None = None,
-) -> AcsResult:
-    """Verify a posted SAMLResponse for this tenant, or raise SignInRejected. Consumes the assertion."""
+@dataclass(frozen=True)
+class AcsForm:
+    """The posted form values, untouched."""
+
+    saml_response: str
+    relay_state: str = ""
+    bounced: bool = False  # the same-site re-post of sso/acs_bounce.html
+
+
+@dataclass(frozen=True)
+class ClientMeta:
+    host: str
+    remote_addr: str | None
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class AcsContext:
+    """What the ACS needs to know about the request, read once by the view."""
+
+    tenant: Tenant
+    endpoints: SpEndpoints
+    # The browser's saml session: request IDs it issued (djangosaml2's OutstandingQueriesCache)
+    # and which of them are test sign-ins.
+    outstanding: Mapping[str, object]
+    test_requests: Collection[str]
+    has_saml_session_cookie: bool
+    client: ClientMeta
+
+
+# --- what comes back ---
+
+
+@dataclass(frozen=True)
+class AcsBounce:
+    """Send the form back through the browser once, same-site, so the Lax cookies come along."""
+
+    saml_response: str
+    relay_state: str
+
+
+@dataclass(frozen=True)
+class AcsSignedIn:
+    user: AbstractBaseUser  # authenticated by sso.backends.SsoIdentityBackend; `user.backend` is set
+    redirect_to: str
+    answered_request: str | None  # forget it in the saml session
+
+
+@dataclass(frozen=True)
+class AcsTestDone:
+    """A test sign-in finished (either way): show its result page; nobody was signed in or up."""
+
+    reference: str
+    answered_request: str | None
+
+
+@dataclass(frozen=True)
+class AcsRefused:
+    code: RejectCode
+    reference: str
+    status: int
+
+
+AcsOutcome = AcsBounce | AcsSignedIn | AcsTestDone | AcsRefused
+
+
+@dataclass(frozen=True)
+class SsoSignIn:
+    """The credentials sso.backends.SsoIdentityBackend accepts: a verified identity for one tenant."""
+
+    tenant: Tenant
+    identity: SsoIdentity
+    subject: str  # the NameID
+
+
+# --- the service ---
+
+
+def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = None) -> AcsOutcome:
+    """Decide a posted SAMLResponse for this tenant. Raises IdpNotConfigured where SSO is not set up."""
+    max_bytes = settings.PORTICO_SAML_MAX_RESPONSE_BYTES
+    if len(form.saml_response) > max_bytes * 4 // 3 + 4:
+        return _refused(context, form, SignInRejected(RejectCode.too_large,
+                                                      "The SAML response is larger than Portico accepts."),
+                        seen=None, is_test=False)
+    # The IdP's POST is cross-site, so the browser withheld our SameSite=Lax cookies (djangosaml2
+    # issue #408); the bounce page posts the same form again from our own origin, which carries them.
+    if not context.has_saml_session_cookie and not form.bounced:
+        return AcsBounce(saml_response=form.saml_response, relay_state=form.relay_state)
+    idp = idp_for_sign_in(context.tenant)
     try:
         verified = verify_saml_response(
-            saml_response=saml_response, idp_entity_id=idp.entity_id,
+            saml_response=form.saml_response, idp_entity_id=idp.entity_id,
             idp_certificates=[cert.pem for cert in idp.certificates.all()],
-            sp_entity_id=endpoints.entity_id, acs_url=endpoints.acs_url, now=now,
-            clock_skew=timedelta(seconds=settings.PORTICO_SAML_CLOCK_SKEW_SECONDS),
-            max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES,
+            sp_entity_id=context.endpoints.entity_id, acs_url=context.endpoints.acs_url, now=now,
+            clock_skew=timedelta(seconds=settings.PORTICO_SAML_CLOCK_SKEW_SECONDS), max_bytes=max_bytes,
         )
     except SamlRejected as exc:
-        raise SignInRejected(str(exc.code), exc.detail) from exc
+        seen = exc.seen
+        is_test = seen is not None and _is_test(seen.in_response_to, context)
+        return _refused(context, form, SignInRejected(exc.code, exc.detail), seen=seen, is_test=is_test)
 
+    seen = ResponseSeen(issuer=verified.issuer, in_response_to=verified.in_response_to, xml=verified.xml)
+    is_test = _is_test(verified.in_response_to, context)
+    try:
+        identity = acs_policy_check(verified=verified, idp=idp, outstanding=context.outstanding,
+                                    email_domains=email_domains_of(tenant=context.tenant))
+    except SignInRejected as exc:
+        return _refused(context, form, exc, seen=seen, is_test=is_test)
+    if is_test:
+        return _test_succeeded(context, verified, identity)
+    return _sign_in(context, form, verified, identity, seen)
+
+
+def acs_policy_check(
+    *, verified: VerifiedResponse, idp: IdentityProvider, outstanding: Mapping[str, object], email_domains: list[str],
+) -> SsoIdentity:
+    """Portico's policy over a verified response, or SignInRejected. Consumes the assertion."""
     request_id = verified.in_response_to
     if request_id:
         # Even where IdP-initiated sign-in is allowed, an InResponseTo must name a request this
         # browser started on this tenant host (login CSRF, cross-tenant replays).
         if request_id not in outstanding:
             raise SignInRejected(
-                "unknown_request",
+                RejectCode.unknown_request,
                 "This response answers a sign-in request that this browser did not start here, or that "
                 "has expired. Start again from the sign-in page.",
             )
     elif not idp.allow_idp_initiated:
         raise SignInRejected(
-            "idp_initiated_disabled",
+            RejectCode.idp_initiated_disabled,
             "The IdP started this sign-in (Entra's My Apps tile or 'Test this application'), and IdP-initiated "
             "sign-in is off for this organisation. Sign in from Portico's sign-in page, or turn it on in SSO settings.",
         )
 
     if not assertion_consume(issuer=verified.issuer, assertion_id=verified.assertion_id,
                              not_on_or_after=verified.not_on_or_after):
-        raise SignInRejected("replay", "This SAML response was already used. Each response signs in once.")
+        raise SignInRejected(RejectCode.replay, "This SAML response was already used. Each response signs in once.")
 
     identity = identity_from_assertion(verified=verified, idp=idp)
     domain = identity.email.rsplit("@", 1)[1]
     if idp.restrict_email_domains and domain not in {d.lower() for d in email_domains}:
         raise SignInRejected(
-            "email_domain",
+            RejectCode.email_domain,
             f"The email domain {domain} is not one of this organisation's email domains "
             f"({', '.join(sorted(email_domains)) or 'none registered'}). Add it on the SSO settings page.",
         )
-    return AcsResult(verified=verified, identity=identity, idp_initiated=request_id is None, request_id=request_id)
+    return identity
+
+
+def _is_test(in_response_to: str | None, context: AcsContext) -> bool:
+    return bool(in_response_to) and in_response_to in context.test_requests
+
+
+def _sign_in(context: AcsContext, form: AcsForm, verified: VerifiedResponse, identity: SsoIdentity,
+             seen: ResponseSeen) -> AcsOutcome:
+    user = authenticate(None, sso_identity=SsoSignIn(tenant=context.tenant, identity=identity,
+                                                     subject=verified.name_id))
+    if user is None:
+        return _refused(context, form, SignInRejected(
+            RejectCode.not_authorized, f"The account {identity.email} is deactivated in Portico."),
+            seen=seen, is_test=False)
+    _record(context, outcome=SignInAttempt.Outcome.SUCCESS, code="ok", message=f"Signed in as {identity.email}.",
+            email=identity.email, seen=seen, is_test=False)
+    redirect_to = "/waiting-room/" if membership_state(user=user) == "waiting_room" else safe_next(form.relay_state)
+    return AcsSignedIn(user=user, redirect_to=redirect_to, answered_request=verified.in_response_to)
+
+
+def _test_succeeded(context: AcsContext, verified: VerifiedResponse, identity: SsoIdentity) -> AcsTestDone:
+    attempt = _record(
+        context, outcome=SignInAttempt.Outcome.SUCCESS, code="ok", is_test=True,
+        message=(f"Test sign-in succeeded for {identity.email}"
+                 f" (name: {identity.first_name} {identity.last_name}".rstrip() + ")."),
+        email=identity.email, seen=ResponseSeen(issuer=verified.issuer, in_response_to=verified.in_response_to,
+                                                xml=verified.xml), response_xml=verified.xml,
+    )
+    return AcsTestDone(reference=attempt.reference, answered_request=verified.in_response_to)
+
+
+def _refused(context: AcsContext, form: AcsForm, rejection: SignInRejected, *, seen: ResponseSeen | None,
+             is_test: bool) -> AcsTestDone | AcsRefused:
+    xml = seen.xml if seen is not None else decoded_for_display(
+        form.saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES)
+    attempt = _record(context, outcome=SignInAttempt.Outcome.FAILURE, code=rejection.code, message=rejection.detail,
+                      seen=seen, is_test=is_test, response_xml=xml)
+    if is_test:
+        return AcsTestDone(reference=attempt.reference, answered_request=None)
+    return AcsRefused(code=rejection.code, reference=attempt.reference, status=http_status(rejection.code))
+
+
+def _record(context: AcsContext, *, outcome: str, code: str, message: str, seen: ResponseSeen | None,
+            is_test: bool, email: str = "", response_xml: str = "") -> SignInAttempt:
+    in_response_to = (seen.in_response_to if seen else None) or ""
+    return sign_in_attempt_record(
+        tenant=context.tenant, outcome=outcome, code=code, message=message, email=email, is_test=is_test,
+        idp_initiated=not in_response_to, issuer=(seen.issuer if seen else None) or "",
+        in_response_to=in_response_to, response_xml=response_xml, host=context.client.host,
+        remote_addr=context.client.remote_addr, user_agent=context.client.user_agent,
+    )

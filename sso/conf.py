@@ -111,8 +111,7 @@ def saml_config_for_request(request: HttpRequest | None = None) -> SPConfig:
     # config for no tenant at all, so refuse loudly rather than guess.
     if request is None or getattr(request, "tenant", None) is None or request.tenant.schema_name == "public":
         raise ImproperlyConfigured("A SAML configuration exists only for a tenant host's request.")
-    idp = getattr(request, "portico_idp", None) or idp_for_sign_in(request.tenant)
-    return saml_config_for(idp=idp, endpoints=sp_endpoints_for_request(request))
+    return saml_config_for(idp=idp_for_sign_in(request.tenant), endpoints=sp_endpoints_for_request(request))
 
 
 def saml_config_cache_clear() -> None:

@@ -7,30 +7,114 @@ from __future__ import annotations
 
 import base64
 import binascii
+from http import HTTPStatus
+
+from sso.types import RejectCode
 
 CONTACT = "Contact your organisation's administrator and quote the reference below."
 RETRY = "Start again from the sign-in page. If it happens again, contact your administrator with the reference below."
 
-_MESSAGES: dict[str, tuple[str, str]] = {
-    "expired": ("Your sign-in took too long or the clocks disagree", RETRY),
-    "not_yet_valid": ("Your sign-in arrived early: the clocks disagree", RETRY),
-    "replay": ("This sign-in was already used", "Each sign-in works once. Start again from the sign-in page."),
-    "unknown_request": ("This sign-in wasn't started here", RETRY),
-    "idp_initiated_disabled": ("Please sign in from Portico",
-                               "Your organisation signs in from Portico's sign-in page rather than from the app tile. "
-                               "Start from the sign-in page."),
-    "email_domain": ("Your email address can't sign in here",
-                     "Your address isn't one of this organisation's email domains. " + CONTACT),
-    "attribute_missing": ("Your identity provider didn't send an email address", CONTACT),
-    "status": ("Your identity provider didn't complete the sign-in", RETRY),
-    "too_large": ("The sign-in response was too large", CONTACT),
+# What the person at the browser reads. Codes that would help an attacker probe the verifier
+# (signature, wrapping, certificates...) all get the same deliberately vague text.
+_VAGUE = ("We couldn't sign you in", "The sign-in response couldn't be verified. " + CONTACT)
+_CLOCKS = ("Your sign-in took too long or the clocks disagree", RETRY)
+
+_MESSAGES: dict[RejectCode, tuple[str, str]] = {
+    RejectCode.too_large: ("The sign-in response was too large", CONTACT),
+    RejectCode.malformed: _VAGUE,
+    RejectCode.doctype: _VAGUE,
+    RejectCode.status: ("Your identity provider didn't complete the sign-in", RETRY),
+    RejectCode.encrypted_assertion: _VAGUE,
+    RejectCode.assertion_count: _VAGUE,
+    RejectCode.duplicate_id: _VAGUE,
+    RejectCode.unsigned: _VAGUE,
+    RejectCode.signature_invalid: _VAGUE,
+    RejectCode.certificate_mismatch: _VAGUE,
+    RejectCode.unsupported_algorithm: _VAGUE,
+    RejectCode.signature_wrapping: _VAGUE,
+    RejectCode.issuer_mismatch: _VAGUE,
+    RejectCode.audience_mismatch: _VAGUE,
+    RejectCode.destination_mismatch: _VAGUE,
+    RejectCode.recipient_mismatch: _VAGUE,
+    RejectCode.not_yet_valid: ("Your sign-in arrived early: the clocks disagree", RETRY),
+    RejectCode.expired: _CLOCKS,
+    RejectCode.in_response_to_mismatch: _VAGUE,
+    RejectCode.comment_injection: _VAGUE,
+    RejectCode.missing_subject: _VAGUE,
+    RejectCode.unknown_request: ("This sign-in wasn't started here", RETRY),
+    RejectCode.idp_initiated_disabled: (
+        "Please sign in from Portico",
+        "Your organisation signs in from Portico's sign-in page rather than from the app tile. "
+        "Start from the sign-in page."),
+    RejectCode.replay: ("This sign-in was already used", "Each sign-in works once. Start again from the sign-in page."),
+    RejectCode.email_domain: ("Your email address can't sign in here",
+                              "Your address isn't one of this organisation's email domains. " + CONTACT),
+    RejectCode.attribute_missing: ("Your identity provider didn't send an email address", CONTACT),
+    RejectCode.not_authorized: _VAGUE,
 }
-_DEFAULT = ("We couldn't sign you in", "The sign-in response couldn't be verified. " + CONTACT)
+
+_MALFORMED = "The response is malformed or has been tampered with"
+_HEADLINES: dict[RejectCode, str] = {
+    RejectCode.too_large: "The response is too large",
+    RejectCode.malformed: _MALFORMED,
+    RejectCode.doctype: _MALFORMED,
+    RejectCode.status: "The identity provider reported an error",
+    RejectCode.encrypted_assertion: "Token encryption is turned on in the IdP",
+    RejectCode.assertion_count: _MALFORMED,
+    RejectCode.duplicate_id: _MALFORMED,
+    RejectCode.unsigned: "The response isn't signed",
+    RejectCode.signature_invalid: "The signature doesn't match the content",
+    RejectCode.certificate_mismatch: "Signed with a certificate Portico doesn't trust for you",
+    RejectCode.unsupported_algorithm: "The IdP signs with an algorithm Portico refuses",
+    RejectCode.signature_wrapping: _MALFORMED,
+    RejectCode.issuer_mismatch: "The response comes from a different identity provider",
+    RejectCode.audience_mismatch: "The Identifier (Entity ID) doesn't match",
+    RejectCode.destination_mismatch: "The Reply URL doesn't match",
+    RejectCode.recipient_mismatch: "The Reply URL doesn't match",
+    RejectCode.not_yet_valid: "The response isn't valid yet: the clocks disagree",
+    RejectCode.expired: "The response is too old, or the clocks disagree",
+    RejectCode.in_response_to_mismatch: _MALFORMED,
+    RejectCode.comment_injection: _MALFORMED,
+    RejectCode.missing_subject: _MALFORMED,
+    RejectCode.unknown_request: "Not an answer to a sign-in started here",
+    RejectCode.idp_initiated_disabled: "IdP-initiated sign-in is turned off",
+    RejectCode.replay: "This response was already used",
+    RejectCode.email_domain: "The email domain isn't one of yours",
+    RejectCode.attribute_missing: "The IdP didn't send an email address",
+    RejectCode.not_authorized: "The account is deactivated in Portico",
+}
+
+_STATUS: dict[RejectCode, HTTPStatus] = {
+    code: HTTPStatus.REQUEST_ENTITY_TOO_LARGE if code is RejectCode.too_large else HTTPStatus.FORBIDDEN
+    for code in RejectCode
+}
+
+# Every table above must name every code: a gap would silently fall back to a wrong text.
+TABLES: dict[str, dict[RejectCode, object]] = {
+    "user_message": _MESSAGES, "admin_headline": _HEADLINES, "http_status": _STATUS,  # type: ignore[dict-item]
+}
+
+SUCCESS_CODE = "ok"  # SignInAttempt.code of a sign-in that went through
 
 
-def user_message(code: str) -> tuple[str, str]:
+def user_message(code: RejectCode) -> tuple[str, str]:
     """(title, advice) for an end user; security-relevant codes stay deliberately vague."""
-    return _MESSAGES.get(code, _DEFAULT)
+    return _MESSAGES[code]
+
+
+def http_status(code: RejectCode) -> int:
+    """The status of the error page for a refusal."""
+    return int(_STATUS[code])
+
+
+def admin_headline(code: str) -> str:
+    """A short plain-words title for a recorded outcome (SignInAttempt.code), above the detail admins see."""
+    if code == SUCCESS_CODE:
+        return "Signed in"
+    try:
+        return _HEADLINES[RejectCode(code)]
+    except ValueError:  # a row recorded under a code no longer issued
+        return _MALFORMED
 
 
 def decoded_for_display(saml_response: str, *, max_bytes: int) -> str:
@@ -40,31 +124,3 @@ def decoded_for_display(saml_response: str, *, max_bytes: int) -> str:
     except (binascii.Error, ValueError):
         return ""
     return raw[:max_bytes].decode("utf-8", errors="replace")
-
-
-_HEADLINES: dict[str, str] = {
-    "ok": "Signed in",
-    "signature_invalid": "The signature doesn't match the content",
-    "certificate_mismatch": "Signed with a certificate Portico doesn't trust for you",
-    "unsigned": "The response isn't signed",
-    "unsupported_algorithm": "The IdP signs with an algorithm Portico refuses",
-    "expired": "The response is too old, or the clocks disagree",
-    "not_yet_valid": "The response isn't valid yet: the clocks disagree",
-    "audience_mismatch": "The Identifier (Entity ID) doesn't match",
-    "destination_mismatch": "The Reply URL doesn't match",
-    "recipient_mismatch": "The Reply URL doesn't match",
-    "issuer_mismatch": "The response comes from a different identity provider",
-    "idp_initiated_disabled": "IdP-initiated sign-in is turned off",
-    "email_domain": "The email domain isn't one of yours",
-    "attribute_missing": "The IdP didn't send an email address",
-    "unknown_request": "Not an answer to a sign-in started here",
-    "replay": "This response was already used",
-    "status": "The identity provider reported an error",
-    "encrypted_assertion": "Token encryption is turned on in the IdP",
-    "too_large": "The response is too large",
-}
-
-
-def admin_headline(code: str) -> str:
-    """A short plain-words title for a sign-in outcome, above the detailed message admins see."""
-    return _HEADLINES.get(code, "The response is malformed or has been tampered with")

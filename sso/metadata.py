@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -29,33 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from lxml import etree
 from requests.adapters import HTTPAdapter
 
-from sso.types import CertificateInfo, IdpMetadata
+from sso.types import CertificateInfo, ConfigErrorCode, IdpMetadata
 from sso.xmlsafe import dtd_declaration, hardened_parser, has_dtd
 
-MetadataErrorCode = Literal[
-    # idp_metadata_parse
-    "too_large",
-    "bad_encoding",
-    "doctype",
-    "not_xml",
-    "not_metadata",
-    "no_idp_role",
-    "multiple_idps",
-    "metadata_expired",
-    "no_sso_url",
-    "bad_endpoint",
-    "no_signing_certificate",
-    "all_certificates_expired",
-    # certificate_parse / certificate_check_current
-    "bad_certificate",
-    "expired_certificate",
-    "certificate_not_yet_valid",
-    # idp_metadata_fetch
-    "bad_url",
-    "private_address",
-    "fetch_timeout",
-    "fetch_failed",
-]
+# One enum for every configuration refusal (sso.types); the metadata module raises a subset of it.
+MetadataErrorCode = ConfigErrorCode
 
 
 class MetadataError(ValueError):
@@ -122,7 +100,7 @@ def _human_size(n_bytes: int) -> str:
 def _too_large(max_bytes: int) -> MetadataError:
     return MetadataError(
         f"The metadata is larger than {_human_size(max_bytes)}, the most Portico accepts.",
-        code="too_large",
+        code=ConfigErrorCode.too_large,
     )
 
 
@@ -159,13 +137,13 @@ def certificate_parse(text: str | bytes) -> CertificateInfo:
         raise MetadataError(
             "This is a certificate signing request, not a certificate. "
             "Paste the IdP's public signing certificate.",
-            code="bad_certificate",
+            code=ConfigErrorCode.bad_certificate,
         )
     if any(label in {"PUBLIC KEY", "RSA PUBLIC KEY"} for label in labels):
         raise MetadataError(
             "This is a bare public key, not a certificate. "
             "Paste the IdP's public signing certificate.",
-            code="bad_certificate",
+            code=ConfigErrorCode.bad_certificate,
         )
     if labels and not set(labels) <= _PEM_CERT_LABELS:
         raise _not_a_certificate()
@@ -173,7 +151,7 @@ def certificate_parse(text: str | bytes) -> CertificateInfo:
         # A chain or a bundle: guessing which one signs would be a silent trust decision.
         raise MetadataError(
             "This text holds more than one certificate. Paste only the IdP's signing certificate.",
-            code="bad_certificate",
+            code=ConfigErrorCode.bad_certificate,
         )
 
     begin = re.search(r"-----BEGIN [A-Z0-9 ]+-----", text)
@@ -225,13 +203,13 @@ def _is_der_private_key(der: bytes) -> bool:
 
 
 def _not_a_certificate() -> MetadataError:
-    return MetadataError("The certificate is not a valid X.509 certificate.", code="bad_certificate")
+    return MetadataError("The certificate is not a valid X.509 certificate.", code=ConfigErrorCode.bad_certificate)
 
 
 def _private_key_pasted() -> MetadataError:
     return MetadataError(
         "This is a private key, not a certificate. Paste the IdP's public signing certificate.",
-        code="bad_certificate",
+        code=ConfigErrorCode.bad_certificate,
     )
 
 
@@ -240,12 +218,12 @@ def certificate_check_current(cert: CertificateInfo, *, now: datetime | None = N
     moment = _utc_now(now)
     if cert.is_expired(moment):
         raise MetadataError(
-            f"The certificate expired on {_day(cert.not_after)}.", code="expired_certificate"
+            f"The certificate expired on {_day(cert.not_after)}.", code=ConfigErrorCode.expired_certificate
         )
     if cert.is_not_yet_valid(moment):
         raise MetadataError(
             f"The certificate is not valid until {_day(cert.not_before)}.",
-            code="certificate_not_yet_valid",
+            code=ConfigErrorCode.certificate_not_yet_valid,
         )
 
 
@@ -281,7 +259,7 @@ def _not_text() -> MetadataError:
     return MetadataError(
         "The metadata is not UTF-8 (or UTF-16 with a byte-order mark) text. "
         "Download it again from the IdP without converting it.",
-        code="bad_encoding",
+        code=ConfigErrorCode.bad_encoding,
     )
 
 
@@ -293,12 +271,12 @@ def _parse_xml(text: str) -> etree._Element:
     if declaration == "DOCTYPE":
         raise MetadataError(
             "The metadata contains a DOCTYPE declaration, which Portico refuses for security reasons.",
-            code="doctype",
+            code=ConfigErrorCode.doctype,
         )
     if declaration == "ENTITY":
         raise MetadataError(
             "The metadata contains an ENTITY declaration, which Portico refuses for security reasons.",
-            code="doctype",
+            code=ConfigErrorCode.doctype,
         )
     try:
         # Dropping comments and PIs at parse time keeps text nodes whole, so a comment
@@ -306,12 +284,12 @@ def _parse_xml(text: str) -> etree._Element:
         root = etree.fromstring(text.encode("utf-8"), parser=hardened_parser(keep_comments=False))
     except etree.XMLSyntaxError as exc:
         detail = f" (line {exc.lineno}: {exc.msg})" if exc.lineno else ""
-        raise MetadataError(f"This file is not well-formed XML{detail}.", code="not_xml") from None
+        raise MetadataError(f"This file is not well-formed XML{detail}.", code=ConfigErrorCode.not_xml) from None
     # Belt and braces: the scan above should have caught any DTD.
     if has_dtd(root):
         raise MetadataError(
             "The metadata contains a DOCTYPE declaration, which Portico refuses for security reasons.",
-            code="doctype",
+            code=ConfigErrorCode.doctype,
         )
     return root
 
@@ -338,7 +316,7 @@ def _select_entity(root: etree._Element) -> etree._Element:
         return root
     if root.tag != _md("EntitiesDescriptor"):
         raise MetadataError(
-            "This file is not SAML metadata: it has no EntityDescriptor.", code="not_metadata"
+            "This file is not SAML metadata: it has no EntityDescriptor.", code=ConfigErrorCode.not_metadata
         )
     # EntitiesDescriptors may nest (federation feeds); look at every entity inside.
     idp_entities = [
@@ -347,13 +325,13 @@ def _select_entity(root: etree._Element) -> etree._Element:
     if not idp_entities:
         raise MetadataError(
             "This file is not SAML identity-provider metadata: no IDPSSODescriptor found.",
-            code="no_idp_role",
+            code=ConfigErrorCode.no_idp_role,
         )
     if len(idp_entities) > 1:
         raise MetadataError(
             f"The metadata describes {len(idp_entities)} identity providers; Portico needs the "
             "metadata of exactly one. Ask the IdP for its own metadata document.",
-            code="multiple_idps",
+            code=ConfigErrorCode.multiple_idps,
         )
     return idp_entities[0]
 
@@ -366,22 +344,22 @@ def _select_idp_role(entity: etree._Element) -> etree._Element:
         # Ambiguous keys and endpoints: refuse rather than guess which one signs.
         raise MetadataError(
             f"The metadata has {len(roles)} SAML 2.0 IDPSSODescriptor elements; Portico needs exactly one.",
-            code="multiple_idps",
+            code=ConfigErrorCode.multiple_idps,
         )
     if entity.find(_md("IDPSSODescriptor")) is not None:
         raise MetadataError(
             "The identity provider in this metadata does not support SAML 2.0.",
-            code="no_idp_role",
+            code=ConfigErrorCode.no_idp_role,
         )
     if entity.find(_md("SPSSODescriptor")) is not None:
         raise MetadataError(
             "This file is not SAML identity-provider metadata: no IDPSSODescriptor found "
             "(it describes a service provider).",
-            code="no_idp_role",
+            code=ConfigErrorCode.no_idp_role,
         )
     raise MetadataError(
         "This file is not SAML identity-provider metadata: no IDPSSODescriptor found.",
-        code="no_idp_role",
+        code=ConfigErrorCode.no_idp_role,
     )
 
 
@@ -397,7 +375,7 @@ def _check_valid_until(elements: list[etree._Element], now: datetime) -> None:
         except ValueError:
             raise MetadataError(
                 f"The metadata has an unreadable validUntil date: {raw[:40]!r}.",
-                code="not_metadata",
+                code=ConfigErrorCode.not_metadata,
             ) from None
         if valid_until.tzinfo is None:
             valid_until = valid_until.replace(tzinfo=UTC)  # xs:dateTime without zone: SAML uses UTC
@@ -405,7 +383,7 @@ def _check_valid_until(elements: list[etree._Element], now: datetime) -> None:
             raise MetadataError(
                 f"The metadata expired on {_day(valid_until)} (validUntil). "
                 "Download a current copy from the IdP.",
-                code="metadata_expired",
+                code=ConfigErrorCode.metadata_expired,
             )
 
 
@@ -424,7 +402,7 @@ def _endpoint(role: etree._Element, tag: str, binding: str) -> str | None:
         if hostname is None or parts.scheme not in {"https", "http"}:
             raise MetadataError(
                 f"The metadata's {tag} location {location[:200]!r} is not an http(s) URL.",
-                code="bad_endpoint",
+                code=ConfigErrorCode.bad_endpoint,
             )
         return location
     return None
@@ -444,7 +422,7 @@ def _signing_certificates(role: etree._Element) -> list[CertificateInfo]:
             except MetadataError:
                 raise MetadataError(
                     "The metadata contains a signing certificate that is not a valid X.509 certificate.",
-                    code="bad_certificate",
+                    code=ConfigErrorCode.bad_certificate,
                 ) from None
             # IdPs repeat the same certificate; keep document order, drop duplicates.
             found.setdefault(cert.sha256_fingerprint, cert)
@@ -510,7 +488,7 @@ def idp_metadata_parse(
 
     entity_id = entity.get("entityID") or ""
     if not entity_id.strip():
-        raise MetadataError("The metadata's EntityDescriptor has no entityID.", code="not_metadata")
+        raise MetadataError("The metadata's EntityDescriptor has no entityID.", code=ConfigErrorCode.not_metadata)
 
     role = _select_idp_role(entity)
     _check_valid_until([*entity.iterancestors(_md("EntitiesDescriptor")), entity, role], moment)
@@ -520,7 +498,7 @@ def idp_metadata_parse(
     if sso_redirect_url is None and sso_post_url is None:
         raise MetadataError(
             "The metadata has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding.",
-            code="no_sso_url",
+            code=ConfigErrorCode.no_sso_url,
         )
     slo_url = _endpoint(role, "SingleLogoutService", BINDING_REDIRECT)
 
@@ -528,7 +506,7 @@ def idp_metadata_parse(
     if not certificates:
         raise MetadataError(
             "The metadata has no signing certificate for the identity provider.",
-            code="no_signing_certificate",
+            code=ConfigErrorCode.no_signing_certificate,
         )
     # Not-yet-valid certificates stay: IdPs publish the next key before rollover.
     current = tuple(cert for cert in certificates if not cert.is_expired(moment))
@@ -537,7 +515,7 @@ def idp_metadata_parse(
         raise MetadataError(
             f"Every signing certificate in the metadata has expired (on {dates}). "
             "Download a current copy from the IdP.",
-            code="all_certificates_expired",
+            code=ConfigErrorCode.all_certificates_expired,
         )
 
     return IdpMetadata(
@@ -586,31 +564,31 @@ def _resolve_host(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise MetadataError(
-            f"Portico could not find the host {host!r} of the metadata URL.", code="fetch_failed"
+            f"Portico could not find the host {host!r} of the metadata URL.", code=ConfigErrorCode.fetch_failed
         ) from None
     return [str(info[4][0]) for info in infos]
 
 
 def _private_address_error() -> MetadataError:
     return MetadataError(
-        "The metadata URL points to a private or loopback address.", code="private_address"
+        "The metadata URL points to a private or loopback address.", code=ConfigErrorCode.private_address
     )
 
 
 def _check_url(url: str, *, allow_private: bool) -> None:
     if len(url) > _MAX_URL_CHARS:
-        raise MetadataError("The metadata URL is too long.", code="bad_url")
+        raise MetadataError("The metadata URL is too long.", code=ConfigErrorCode.bad_url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise MetadataError("The metadata URL is not a valid URL.", code="bad_url") from None
+        raise MetadataError("The metadata URL is not a valid URL.", code=ConfigErrorCode.bad_url) from None
     if parts.scheme not in {"http", "https"}:
         raise MetadataError(
-            "The metadata URL must start with https:// (or http://).", code="bad_url"
+            "The metadata URL must start with https:// (or http://).", code=ConfigErrorCode.bad_url
         )
     if not parts.hostname:
-        raise MetadataError("The metadata URL has no host name.", code="bad_url")
+        raise MetadataError("The metadata URL has no host name.", code=ConfigErrorCode.bad_url)
     if allow_private:
         return
     default_port = 443 if parts.scheme == "https" else 80
@@ -709,23 +687,23 @@ def _fetch_error(exc: requests.RequestException, timeout: float) -> MetadataErro
         if isinstance(linked, MetadataError):
             return linked
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return MetadataError("The metadata URL refused the connection.", code="fetch_failed")
+        return MetadataError("The metadata URL refused the connection.", code=ConfigErrorCode.fetch_failed)
     if any(_is_timeout(e) for e in chain):
         return _timeout_error(timeout)
     if isinstance(exc, requests.exceptions.SSLError):
         return MetadataError(
-            "The metadata URL's HTTPS certificate could not be verified.", code="fetch_failed"
+            "The metadata URL's HTTPS certificate could not be verified.", code=ConfigErrorCode.fetch_failed
         )
     if any(isinstance(e, urllib3.exceptions.NameResolutionError) for e in chain):
         return MetadataError(
-            "Portico could not find the host of the metadata URL.", code="fetch_failed"
+            "Portico could not find the host of the metadata URL.", code=ConfigErrorCode.fetch_failed
         )
-    return MetadataError("Portico could not download the metadata URL.", code="fetch_failed")
+    return MetadataError("Portico could not download the metadata URL.", code=ConfigErrorCode.fetch_failed)
 
 
 def _timeout_error(timeout: float) -> MetadataError:
     return MetadataError(
-        f"The metadata URL did not answer within {timeout:g} seconds.", code="fetch_timeout"
+        f"The metadata URL did not answer within {timeout:g} seconds.", code=ConfigErrorCode.fetch_timeout
     )
 
 
@@ -765,17 +743,17 @@ def idp_metadata_fetch(
                     if urlsplit(current_url).scheme == "https" and urlsplit(next_url).scheme != "https":
                         raise MetadataError(
                             "The metadata URL redirected from HTTPS to plain HTTP, which Portico refuses.",
-                            code="bad_url",
+                            code=ConfigErrorCode.bad_url,
                         )
                     current_url = next_url
                     continue
                 if response.status_code != 200:
                     raise MetadataError(
-                        f"The metadata URL answered HTTP {response.status_code}.", code="fetch_failed"
+                        f"The metadata URL answered HTTP {response.status_code}.", code=ConfigErrorCode.fetch_failed
                     )
                 return _read_capped(response, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
         raise MetadataError(
-            f"The metadata URL redirected more than {MAX_REDIRECTS} times.", code="fetch_failed"
+            f"The metadata URL redirected more than {MAX_REDIRECTS} times.", code=ConfigErrorCode.fetch_failed
         )
 
 

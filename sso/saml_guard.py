@@ -36,7 +36,7 @@ from signxml import (
 )
 from signxml.exceptions import InvalidDigest, SignXMLException
 
-from sso.types import RejectCode, VerifiedResponse
+from sso.types import RejectCode, ResponseSeen, VerifiedResponse
 from sso.xmlsafe import dtd_declaration, hardened_parser, has_dtd
 
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -91,6 +91,9 @@ class SamlRejected(Exception):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        # What the refused document claimed (UNVERIFIED), for the attempt log; None when it
+        # could not even be decoded and parsed safely.
+        self.seen: ResponseSeen | None = None
 
 
 # --- public API ---
@@ -104,12 +107,18 @@ def peek_response(
     The Issuer is the Response's, else the first Assertion's. Raises SamlRejected
     for input that cannot even be parsed safely.
     """
-    _xml, root = _load(saml_response, max_bytes=max_bytes)
+    xml, root = _load(saml_response, max_bytes=max_bytes)
+    seen = _seen(xml, root)
+    return seen.issuer, seen.in_response_to
+
+
+def _seen(xml: bytes, root: etree._Element) -> ResponseSeen:
     issuer = root.find(f"{{{SAML_NS}}}Issuer")
     if issuer is None:
         issuer = root.find(f"{{{SAML_NS}}}Assertion/{{{SAML_NS}}}Issuer")
     issuer_text = issuer.xpath("string()").strip() if issuer is not None else None
-    return issuer_text or None, root.get("InResponseTo")
+    return ResponseSeen(issuer=issuer_text or None, in_response_to=root.get("InResponseTo"),
+                        xml=xml.decode("utf-8"))
 
 
 def verify_saml_response(
@@ -134,6 +143,18 @@ def verify_saml_response(
     now = _aware(now or datetime.now(timezone.utc))
 
     xml, root = _load(saml_response, max_bytes=max_bytes)
+    try:
+        return _verify_tree(xml, root, idp_entity_id=idp_entity_id, certificates=certificates,
+                            sp_entity_id=sp_entity_id, acs_url=acs_url, now=now, clock_skew=clock_skew)
+    except SamlRejected as refusal:
+        refusal.seen = _seen(xml, root)
+        raise
+
+
+def _verify_tree(
+    xml: bytes, root: etree._Element, *, idp_entity_id: str, certificates: list[x509.Certificate],
+    sp_entity_id: str, acs_url: str, now: datetime, clock_skew: timedelta,
+) -> VerifiedResponse:
     _check_root(root)
     _check_status(root)
     _check_not_encrypted(root)

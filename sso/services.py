@@ -23,7 +23,7 @@ from sso.metadata import (
 )
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
 from sso.sp import sp_endpoints
-from sso.types import CertificateInfo
+from sso.types import CertificateInfo, ConfigErrorCode
 from tenants.errors import TenantError
 from tenants.models import Tenant
 from tenants.services import audit_record, tenant_email_domains_add
@@ -83,7 +83,7 @@ def _idp_save(
                 },
             )
     except TenantError as exc:
-        raise SsoConfigError(str(exc), code="email_domain", field="email_domains") from exc
+        raise SsoConfigError(str(exc), code=ConfigErrorCode.email_domain, field="email_domains") from exc
     return idp
 
 
@@ -124,7 +124,7 @@ def idp_configure_from_metadata(
 def metadata_download(url: str) -> bytes:
     # Plain http lets anyone on the path swap the signing certificate; only development may use it.
     if not url.lower().startswith("https://") and not settings.PORTICO_METADATA_ALLOW_PRIVATE:
-        raise SsoConfigError("The metadata URL must start with https://.", code="bad_url", field="metadata_url")
+        raise SsoConfigError("The metadata URL must start with https://.", code=ConfigErrorCode.bad_url, field="metadata_url")
     try:
         return idp_metadata_fetch(url, allow_private=settings.PORTICO_METADATA_ALLOW_PRIVATE)
     except MetadataError as exc:
@@ -152,12 +152,12 @@ def idp_configure_manual(
     parts = urlsplit(sso_url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise SsoConfigError("The SSO URL must be a full https:// address (Entra calls it the Login URL).",
-                             code="bad_url", field="sso_url")
+                             code=ConfigErrorCode.bad_url, field="sso_url")
     if parts.scheme == "http" and not settings.PORTICO_METADATA_ALLOW_PRIVATE:
-        raise SsoConfigError("The SSO URL must use https://.", code="bad_url", field="sso_url")
+        raise SsoConfigError("The SSO URL must use https://.", code=ConfigErrorCode.bad_url, field="sso_url")
     if not entity_id:
         raise SsoConfigError("Give the IdP's entity ID (Entra calls it the Microsoft Entra Identifier).",
-                             code="no_entity_id", field="entity_id")
+                             code=ConfigErrorCode.no_entity_id, field="entity_id")
     parsed: list[CertificateInfo] = []
     try:
         for text in certificates:
@@ -168,7 +168,7 @@ def idp_configure_manual(
         raise SsoConfigError(str(exc), code=exc.code, field="certificate") from exc
     if not parsed:
         raise SsoConfigError("Paste the IdP's signing certificate (Certificate (Base64) in Entra).",
-                             code="no_signing_certificate", field="certificate")
+                             code=ConfigErrorCode.no_signing_certificate, field="certificate")
     values = _IdpValues(
         entity_id=entity_id, sso_url=sso_url, slo_url="",
         display_name=display_name or display_name_from_entity_id(entity_id) or "your identity provider",

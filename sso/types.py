@@ -9,8 +9,13 @@ from enum import StrEnum
 
 
 class RejectCode(StrEnum):
-    """Why `verify_saml_response` refused a SAMLResponse; stable values for logs and error pages."""
+    """Why a sign-in was refused: by the verifier (sso.saml_guard) or by the ACS policy (sso.acs).
 
+    One vocabulary for SignInAttempt.code, the error pages and the test sign-in diagnosis; every
+    table in sso.diagnosis is keyed by it and checked complete by a test.
+    """
+
+    # --- sso.saml_guard: the response itself ---
     too_large = "too_large"
     malformed = "malformed"
     doctype = "doctype"
@@ -32,6 +37,57 @@ class RejectCode(StrEnum):
     in_response_to_mismatch = "in_response_to_mismatch"
     comment_injection = "comment_injection"
     missing_subject = "missing_subject"
+    # --- sso.acs: Portico's policy for this tenant and this browser ---
+    unknown_request = "unknown_request"
+    idp_initiated_disabled = "idp_initiated_disabled"
+    replay = "replay"
+    email_domain = "email_domain"
+    attribute_missing = "attribute_missing"
+    not_authorized = "not_authorized"  # the account exists but may not sign in (deactivated)
+
+
+class ConfigErrorCode(StrEnum):
+    """Why an IdP configuration (metadata, certificate, URL, email domains) was refused.
+
+    A separate domain from RejectCode: these are shown to the admin configuring SSO, never logged
+    as sign-in attempts.
+    """
+
+    invalid = "invalid"
+    # idp_metadata_parse
+    too_large = "too_large"
+    bad_encoding = "bad_encoding"
+    doctype = "doctype"
+    not_xml = "not_xml"
+    not_metadata = "not_metadata"
+    no_idp_role = "no_idp_role"
+    multiple_idps = "multiple_idps"
+    metadata_expired = "metadata_expired"
+    no_sso_url = "no_sso_url"
+    bad_endpoint = "bad_endpoint"
+    no_signing_certificate = "no_signing_certificate"
+    all_certificates_expired = "all_certificates_expired"
+    # certificate_parse / certificate_check_current
+    bad_certificate = "bad_certificate"
+    expired_certificate = "expired_certificate"
+    certificate_not_yet_valid = "certificate_not_yet_valid"
+    # idp_metadata_fetch
+    bad_url = "bad_url"
+    private_address = "private_address"
+    fetch_timeout = "fetch_timeout"
+    fetch_failed = "fetch_failed"
+    # sso.services configuration
+    no_entity_id = "no_entity_id"
+    email_domain = "email_domain"
+
+
+@dataclass(frozen=True)
+class ResponseSeen:
+    """What a refused SAMLResponse claimed, UNVERIFIED: for the attempt log and diagnostics only."""
+
+    issuer: str | None
+    in_response_to: str | None
+    xml: str
 
 
 @dataclass(frozen=True)

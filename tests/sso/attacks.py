@@ -16,6 +16,7 @@ import base64
 import copy
 import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -271,6 +272,94 @@ def resign_with(
     if sign_response:
         root = _sign(root, root, keypair, signature_algorithm, digest_algorithm, c14n_algorithm)
     return serialize(root)
+
+
+def _xs_datetime(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def expire_conditions_only(xml: str, idp_keypair: KeyPair, *, ago: timedelta = timedelta(minutes=10)) -> str:
+    """The Assertion's Conditions NotOnOrAfter passed while its SubjectConfirmationData still holds.
+
+    Re-signed with the IdP's own key, so the signature, the confirmation window and everything else
+    are right: only the Conditions check can refuse it.
+    """
+    now = datetime.now(UTC)
+
+    def edit(root: etree._Element) -> None:
+        conditions = _assertion(root).find(f"{{{SAML_NS}}}Conditions")
+        assert conditions is not None
+        conditions.set("NotBefore", _xs_datetime(now - ago - timedelta(minutes=5)))
+        conditions.set("NotOnOrAfter", _xs_datetime(now - ago))
+
+    return resign_with(xml, idp_keypair, name_id=None, edit=edit)
+
+
+def conditions_not_yet_valid_only(xml: str, idp_keypair: KeyPair, *, ahead: timedelta = timedelta(minutes=10)) -> str:
+    """The Assertion's Conditions NotBefore lies ahead; the confirmation window holds. Re-signed by the IdP."""
+    now = datetime.now(UTC)
+
+    def edit(root: etree._Element) -> None:
+        conditions = _assertion(root).find(f"{{{SAML_NS}}}Conditions")
+        assert conditions is not None
+        conditions.set("NotBefore", _xs_datetime(now + ahead))
+
+    return resign_with(xml, idp_keypair, name_id=None, edit=edit)
+
+
+def confirmation_not_yet_valid_only(xml: str, idp_keypair: KeyPair, *, ahead: timedelta = timedelta(minutes=10)) -> str:
+    """The bearer SubjectConfirmationData gets a NotBefore ahead; Conditions hold. Re-signed by the IdP."""
+    now = datetime.now(UTC)
+
+    def edit(root: etree._Element) -> None:
+        for data in _assertion(root).iter(f"{{{SAML_NS}}}SubjectConfirmationData"):
+            data.set("NotBefore", _xs_datetime(now + ahead))
+
+    return resign_with(xml, idp_keypair, name_id=None, edit=edit)
+
+
+def assertion_issuer_only(xml: str, idp_keypair: KeyPair, issuer: str = "https://sts.windows.net/another-tenant/") -> str:
+    """Only the Assertion's Issuer names another IdP; the Response's Issuer is right. Re-signed by the IdP.
+
+    For an assertion-signed response this is the Issuer the identity rests on.
+    """
+
+    def edit(root: etree._Element) -> None:
+        element = _assertion(root).find(f"{{{SAML_NS}}}Issuer")
+        assert element is not None
+        element.text = issuer
+
+    return resign_with(xml, idp_keypair, name_id=None, edit=edit)
+
+
+def drop_assertion_issuer(xml: str, idp_keypair: KeyPair) -> str:
+    """The Assertion has no Issuer at all (the Response's is right). Re-signed by the IdP."""
+
+    def edit(root: etree._Element) -> None:
+        assertion = _assertion(root)
+        element = assertion.find(f"{{{SAML_NS}}}Issuer")
+        assert element is not None
+        assertion.remove(element)
+
+    return resign_with(xml, idp_keypair, name_id=None, edit=edit)
+
+
+def mismatch_in_response_to(xml: str, idp_keypair: KeyPair, other: str = "_another-request") -> str:
+    """The Response's InResponseTo differs from the signed SubjectConfirmationData's. Re-signed by the IdP."""
+
+    def edit(root: etree._Element) -> None:
+        root.set("InResponseTo", other)
+
+    return resign_with(xml, idp_keypair, name_id=None, edit=edit)
+
+
+def set_version(xml: str, idp_keypair: KeyPair, *, on: str = "response", version: str = "1.1") -> str:
+    """A Version other than 2.0 on the Response or the Assertion. Re-signed by the IdP."""
+
+    def edit(root: etree._Element) -> None:
+        (root if on == "response" else _assertion(root)).set("Version", version)
+
+    return resign_with(xml, idp_keypair, name_id=None, edit=edit)
 
 
 def paste_real_cert_over_attacker_signature(

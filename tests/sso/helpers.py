@@ -1,7 +1,6 @@
 """Helpers shared by the SSO tests: the real IdP documents, a metadata URL to fetch, what configuring changes."""
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from tenants.models import EmailDomain, Tenant
 
 REPO = Path(__file__).resolve().parents[2]
 # Real Entra and ADFS metadata documents, kept beside the repository.
-FIXTURES = Path(os.environ.get("PORTICO_SHARED_DIR") or REPO.parent / "shared") / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"  # real IdP metadata documents, kept in the repository
 
 
 def configuration_state(tenant: Tenant) -> tuple:

@@ -5,7 +5,6 @@ Pure pytest (no Django): run with -p no:django.
 from __future__ import annotations
 
 import base64
-import os
 import socket
 import threading
 import time
@@ -32,8 +31,7 @@ from sso.metadata import (
 from sso.testidp.keys import generate_keypair
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PORTICO_SHARED_DIR") or REPO.parent / "shared")
-FIXTURES = SHARED / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 ENTRA = FIXTURES / "entra-federationmetadata-common.xml"
 ADFS = FIXTURES / "adfs-federationmetadata.xml"
 

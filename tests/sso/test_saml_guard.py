@@ -1,6 +1,6 @@
 """sso.saml_guard against real responses of the test IdP, signed for real and then attacked.
 
-Rows refer to /work/shared/security-checklist.md. Nothing here mocks the
+Rows refer to docs/security-checklist.md. Nothing here mocks the
 signature check: every payload is a genuine signed response, rewritten by
 tests/sso/attacks.py the way the published attack does it.
 """
@@ -225,7 +225,9 @@ def test_rejects_duplicate_ids(idp: TestIdP) -> None:
 
 
 def test_rejects_signature_moved_off_the_element_it_signs(idp: TestIdP) -> None:
-    rejected(idp, attacks.move_signature_to_response(build(idp)), RejectCode.signature_wrapping)
+    error = rejected(idp, attacks.move_signature_to_response(build(idp)), RejectCode.signature_wrapping)
+    # Refused by the Reference check, before signxml: the admin is told which element it names.
+    assert "instead of the element it is on" in error.detail
 
 
 def test_rejects_assertion_signature_hidden_in_advice(idp: TestIdP) -> None:
@@ -373,7 +375,8 @@ def test_rejects_comments_with_canonicalisation_that_signs_them(idp: TestIdP) ->
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0_WITH_COMMENTS,
     )
 
-    rejected(idp, xml, RejectCode.unsupported_algorithm)
+    # Named for what it is: the admin learns that "with comments" is the problem, not c14n as such.
+    assert "with comments" in rejected(idp, xml, RejectCode.unsupported_algorithm).detail
 
 
 # --- row 7: time ---
@@ -516,8 +519,24 @@ def test_rejects_xslt_transform(idp: TestIdP) -> None:
     rejected(idp, attacks.add_xslt_transform(build(idp)), RejectCode.unsupported_algorithm)
 
 
+def test_rejects_transform_list_other_than_enveloped_plus_exclusive_c14n(idp: TestIdP) -> None:
+    root = attacks.parse(build(idp))
+    transforms = root.find(f".//{{{DS_NS}}}Transforms")
+    etree.SubElement(transforms, f"{{{DS_NS}}}Transform", Algorithm=attacks.EXC_C14N)  # each one allowed, the list not
+
+    assert "transform list" in rejected(idp, attacks.serialize(root), RejectCode.unsupported_algorithm).detail
+
+
 def test_rejects_oversized_response(idp: TestIdP) -> None:
     rejected(idp, attacks.make_oversized(build(idp)), RejectCode.too_large)
+
+
+def test_rejects_a_document_one_byte_over_the_cap_whose_base64_fits(idp: TestIdP) -> None:
+    xml = build(idp).encode()
+    xml += b" " * ((3 - len(xml) % 3) % 3)  # a multiple of 3: one byte less encodes to as many characters
+    assert len(base64.b64encode(xml)) == len(base64.b64encode(xml[:-1] + b"x")) and len(xml) % 3 == 0
+
+    rejected(idp, xml, RejectCode.too_large, max_bytes=len(xml) - 1)
 
 
 def test_rejects_oversized_base64_before_decoding(idp: TestIdP) -> None:
@@ -551,3 +570,113 @@ def test_configuration_errors_are_not_rejections(idp: TestIdP) -> None:
         verify(idp, build(idp), idp_certificates=[])
     with pytest.raises(ValueError):
         verify(idp, build(idp), now=datetime.now())
+
+
+# --- one property wrong, re-signed by the IdP: each check pinned by a payload only it can refuse ---
+# The payloads above often break several properties at once (an old response is outside both time
+# windows; a wrong issuer sits on the Response and the Assertion), so removing one check would be
+# hidden by an earlier one. These are genuine IdP signatures over a document with exactly one flaw.
+
+
+def test_rejects_assertion_whose_conditions_expired_while_its_confirmation_still_holds(idp: TestIdP) -> None:
+    xml = attacks.expire_conditions_only(build(idp), idp.keypair)
+
+    error = rejected(idp, xml, RejectCode.expired)
+    assert error.detail.startswith("The assertion expired")
+
+
+def test_rejects_conditions_not_yet_valid_while_the_confirmation_holds(idp: TestIdP) -> None:
+    rejected(idp, attacks.conditions_not_yet_valid_only(build(idp), idp.keypair), RejectCode.not_yet_valid)
+
+
+def test_rejects_subject_confirmation_not_yet_valid_while_the_conditions_hold(idp: TestIdP) -> None:
+    rejected(idp, attacks.confirmation_not_yet_valid_only(build(idp), idp.keypair), RejectCode.not_yet_valid)
+
+
+@pytest.mark.parametrize("mode", ["assertion", "both"])
+def test_rejects_assertion_issued_by_another_idp_under_the_right_response_issuer(idp: TestIdP, mode: str) -> None:
+    xml = attacks.assertion_issuer_only(build(idp, **SIGNING_MODES[mode]), idp.keypair)
+
+    error = rejected(idp, xml, RejectCode.issuer_mismatch)
+    assert error.detail.startswith("The assertion was issued by")
+
+
+def test_rejects_assertion_without_issuer(idp: TestIdP) -> None:
+    rejected(idp, attacks.drop_assertion_issuer(build(idp), idp.keypair), RejectCode.issuer_mismatch)
+
+
+def test_rejects_signed_in_response_to_differing_from_the_responses(idp: TestIdP) -> None:
+    xml = attacks.mismatch_in_response_to(build(idp, **SIGNING_MODES["both"]), idp.keypair)
+
+    rejected(idp, xml, RejectCode.in_response_to_mismatch)
+
+
+@pytest.mark.parametrize("part", ["response", "assertion"])
+def test_rejects_saml_versions_other_than_2_0(idp: TestIdP, part: str) -> None:
+    xml = attacks.set_version(build(idp, **SIGNING_MODES["both"]), idp.keypair, on=part)
+
+    error = rejected(idp, xml, RejectCode.malformed)
+    assert "version 2.0" in error.detail
+
+
+def test_a_refusal_carries_what_the_document_claimed_for_the_attempt_log(idp: TestIdP) -> None:
+    xml = build(idp, audience="https://other.portico.example/sso/metadata/")
+
+    error = rejected(idp, xml, RejectCode.audience_mismatch)
+    assert error.seen is not None
+    assert (error.seen.issuer, error.seen.in_response_to, error.seen.xml) == (idp.entity_id, REQUEST_ID, xml)
+
+
+def test_input_that_cannot_be_parsed_carries_nothing_claimed(idp: TestIdP) -> None:
+    assert rejected(idp, attacks.add_doctype_xxe(build(idp)), RejectCode.doctype).seen is None
+
+
+def test_rejects_response_without_id(idp: TestIdP) -> None:
+    root = attacks.parse(build(idp))  # only the assertion is signed, so the Response may be edited
+    del root.attrib["ID"]
+
+    assert "has no ID" in rejected(idp, attacks.serialize(root), RejectCode.malformed).detail
+
+
+def test_rejects_assertion_without_id(idp: TestIdP) -> None:
+    root = attacks.parse(build(idp, **SIGNING_MODES["response"]))
+    del root.find(f"{{{SAML_NS}}}Assertion").attrib["ID"]
+    xml = attacks.resign_with(attacks.serialize(root), idp.keypair, name_id=None)
+
+    assert "assertion has no ID" in rejected(idp, xml, RejectCode.malformed).detail
+
+
+def test_rejects_assertion_moved_below_the_response(idp: TestIdP) -> None:
+    root = attacks.parse(build(idp))
+    assertion = root.find(f"{{{SAML_NS}}}Assertion")
+    root.remove(assertion)
+    etree.SubElement(root, f"{{{attacks.SAMLP_NS}}}Extensions").append(assertion)
+
+    assert "not a direct child" in rejected(idp, attacks.serialize(root), RejectCode.signature_wrapping).detail
+
+
+def _resigned(idp: TestIdP, edit) -> str:
+    return attacks.resign_with(build(idp), idp.keypair, name_id=None, edit=edit)
+
+
+def test_rejects_assertion_without_a_bearer_confirmation(idp: TestIdP) -> None:
+    def holder_of_key(root: etree._Element) -> None:
+        root.find(f".//{{{SAML_NS}}}SubjectConfirmation").set("Method", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key")
+
+    assert "bearer" in rejected(idp, _resigned(idp, holder_of_key), RejectCode.missing_subject).detail
+
+
+def test_rejects_assertion_without_conditions(idp: TestIdP) -> None:
+    def drop(root: etree._Element) -> None:
+        conditions = root.find(f".//{{{SAML_NS}}}Conditions")
+        conditions.getparent().remove(conditions)
+
+    assert "no Conditions" in rejected(idp, _resigned(idp, drop), RejectCode.audience_mismatch).detail
+
+
+def test_rejects_conditions_without_audience_restriction(idp: TestIdP) -> None:
+    def drop(root: etree._Element) -> None:
+        for restriction in root.findall(f".//{{{SAML_NS}}}AudienceRestriction"):
+            restriction.getparent().remove(restriction)
+
+    assert "AudienceRestriction" in rejected(idp, _resigned(idp, drop), RejectCode.audience_mismatch).detail
