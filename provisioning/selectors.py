@@ -340,3 +340,15 @@ def audit_data_words(data: dict, *, property_names: dict[str, str]) -> str:
              and value not in ("", None, [], {})}
     return "; ".join(change_words((data or {}).get("changes") or {}, property_names=property_names)
                      + change_words(shown, property_names=property_names))
+
+
+def waiting_room_member_exists(*, tenant: Tenant, email: str) -> bool:
+    """Whether this person signed in already and waits in the tenant's Waiting Room (enters its schema)."""
+    with schema_context(tenant.schema_name):
+        return Membership.objects.filter(state=Membership.State.WAITING_ROOM, user__is_active=True,
+                                         user__username=(email or "").strip().lower()).exists()
+
+
+def new_user_requests_pending_count() -> int:
+    """For the admin index: how many New User requests wait for support, across all tenants."""
+    return NewUserRequest.objects.filter(status=NewUserRequest.Status.PENDING).count()

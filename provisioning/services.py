@@ -39,7 +39,7 @@ from provisioning.selectors import (
     tenant_url,
 )
 from provisioning.types import BulkDecision, MemberChange, RequestedProperty
-from tenants.models import NewUserRequest, Tenant
+from tenants.models import NewUserRequest, OutboundEmail, Tenant
 from tenants.selectors import email_domains_of, tenant_current
 from tenants.services import actor_label, audit_record
 from tenants.types import Actor
@@ -715,3 +715,98 @@ def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: Abstrac
         audit_record(actor=actor, action="new_user_request.withdraw", tenant=tenant, target=row.email,
                      data={"request_id": row.pk})
     return row
+
+
+# How long support staff may undo an approval made by mistake.
+APPROVAL_UNDO_WINDOW = timezone.timedelta(minutes=15)
+
+
+def new_user_request_approval_undo(*, new_user_request: NewUserRequest | int, actor: Actor) -> NewUserRequest:
+    """Undo an approval within APPROVAL_UNDO_WINDOW: put the person's access back as it was
+    before (from the decision's recorded changes), put the request back in the queue as pending,
+    and tell the person that the access they were e-mailed about is not theirs after all."""
+    _staff_require(actor)
+    request_id = new_user_request if isinstance(new_user_request, int) else new_user_request.pk
+    with transaction.atomic():
+        row = NewUserRequest.objects.select_for_update(of=("self",)).select_related("tenant").filter(
+            pk=request_id).first()
+        if row is None:
+            raise ProvisioningError(f"New User request #{request_id} does not exist.")
+        if row.status != NewUserRequest.Status.APPROVED:
+            raise AlreadyDecided(f"The request for {row.email} is {row.get_status_display().lower()}, not approved.")
+        if row.decided_at is None or row.decided_at < timezone.now() - APPROVAL_UNDO_WINDOW:
+            minutes = int(APPROVAL_UNDO_WINDOW.total_seconds() // 60)
+            raise ProvisioningError(f"An approval can be undone for {minutes} minutes only. Remove the person's "
+                                    "access instead (the tenant's Client Administrator, on Team Members).")
+        decision = row.decision_changes or {}
+        tenant = row.tenant
+        with schema_context(tenant.schema_name):
+            membership = (Membership.objects.select_for_update().select_related("user")
+                          .filter(user__username=email_normalize(row.email)).first())
+            if membership is not None:
+                _membership_restore(membership, decision)
+        previous = {"decided_by": row.decided_by_label, "decided_at": row.decided_at.isoformat()}
+        row.status = NewUserRequest.Status.PENDING
+        row.decided_by, row.decided_by_label, row.decided_at, row.decision_changes = None, "", None, {}
+        row.save(update_fields=["status", "decided_by", "decided_by_label", "decided_at", "decision_changes"])
+        # A second approval must e-mail again: free the keys the first one's e-mails took.
+        OutboundEmail.objects.filter(dedupe_key__startswith=f"new_user_request:{row.pk}:approved").update(
+            dedupe_key=None)
+        audit_record(actor=actor, action="new_user_request.undo", tenant=tenant, target=row.email,
+                     data={"request_id": row.pk, "undone": decision.get("changes", {}), **previous})
+        email_queue(tenant=tenant, kind="new_user_request.undone", to=[row.email], template="approval_undone",
+                    context={"first_name": row.first_name})
+    return row
+
+
+def _membership_restore(membership: Membership, decision: dict) -> None:
+    """Put a membership back as it was before an approval changed it (call in the tenant's schema)."""
+    changes = decision.get("changes") or {}
+    user = membership.user
+    if decision.get("user_created") and membership.last_sso_at is None:
+        user.delete()  # the approval created this never-used account; nothing else refers to it
+        return
+    if "state" in changes:
+        membership.state = changes["state"][0] or Membership.State.WAITING_ROOM
+    if "access_level" in changes:
+        membership.access_level = changes["access_level"][0] or ""
+    if "properties" in changes:
+        membership.properties.set(list(Property.objects.filter(code__in=changes["properties"][0])))
+    membership.save()
+    if "user_active" in changes:
+        get_user_model().objects.filter(pk=user.pk).update(is_active=bool(changes["user_active"][0]))
+
+
+def new_user_request_preview(*, new_user_request: NewUserRequest) -> list[str]:
+    """What approving would change, in words, for the confirmation page (reads the tenant's schema)."""
+    row = new_user_request
+    level = AccessLevel.parse(row.access_level)
+    wanted = [p.get("name") or p.get("code") for p in row.properties]
+    with schema_context(row.tenant.schema_name):
+        membership = (Membership.objects.select_related("user").prefetch_related("properties")
+                      .filter(user__username=email_normalize(row.email)).first())
+        existing = {p.code for p in Property.objects.filter(code__in=[p.get("code") for p in row.properties])}
+    label = level.label if level else row.access_level
+    lines = []
+    if membership is None:
+        lines.append(f"A Portico account is created for {row.first_name} {row.last_name} ({row.email}); "
+                     "they have not signed in yet.")
+    elif membership.state == Membership.State.WAITING_ROOM:
+        lines.append(f"{row.email} leaves the Waiting Room (waiting since "
+                     f"{timezone.localtime(membership.created):%-d %b %Y, %H:%M %Z}).")
+    elif membership.state == Membership.State.DISABLED:
+        lines.append(f"{row.email} gets access again (it had been removed).")
+    if membership is not None and membership.state == Membership.State.ACTIVE and AccessLevel.rank(
+            membership.access_level) > AccessLevel.rank(row.access_level):
+        lines.append(f"They keep their higher {membership.get_access_level_display()} access.")
+    else:
+        lines.append(f"They get {label} access.")
+    found = [p.get("name") or p.get("code") for p in row.properties if p.get("code") in existing]
+    missing = [name for name in wanted if name not in found]
+    if found:
+        lines.append(f"They get access to {', '.join(found)}.")
+    if missing:
+        lines.append(f"Not granted, no longer in {row.tenant.name}: {', '.join(missing)}.")
+    lines.append(f"{row.email} and {row.requested_by_email} are e-mailed. You can undo this for "
+                 f"{int(APPROVAL_UNDO_WINDOW.total_seconds() // 60)} minutes.")
+    return lines

@@ -22,3 +22,11 @@ def email_wrap(value: str) -> SafeString:
     """An e-mail address that may wrap after its @ and dots, never mid-word (`<wbr>`)."""
     text = escape(value or "")
     return mark_safe(text.replace("@", "<wbr>@").replace(".", ".<wbr>"))
+
+
+@register.simple_tag
+def pending_new_user_requests() -> int:
+    """How many New User requests wait for support (the Django admin index)."""
+    from provisioning.selectors import new_user_requests_pending_count
+
+    return new_user_requests_pending_count()
