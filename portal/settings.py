@@ -174,6 +174,10 @@ SAML_IGNORE_LOGOUT_ERRORS = True
 SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 SAML_XMLSEC_BINARY: str = env("SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")
 PORTICO_SAML_CLOCK_SKEW_SECONDS: int = env.int("PORTICO_SAML_CLOCK_SKEW_SECONDS", default=120)
+# An assertion valid for longer than this is refused as implausible (Entra issues them for ~1 h);
+# it also bounds how long a replay record must be kept.
+PORTICO_SAML_MAX_ASSERTION_LIFETIME_SECONDS: int = env.int("PORTICO_SAML_MAX_ASSERTION_LIFETIME_SECONDS",
+                                                           default=4 * 3600)
 PORTICO_SAML_MAX_RESPONSE_BYTES: int = env.int("PORTICO_SAML_MAX_RESPONSE_BYTES", default=256 * 1024)
 PORTICO_SAML_REQUEST_TTL_SECONDS: int = env.int("PORTICO_SAML_REQUEST_TTL_SECONDS", default=600)
 # Fetching metadata from private/loopback addresses is an SSRF vector; only development needs it.

@@ -39,6 +39,7 @@ from provisioning.selectors import (
     tenant_url,
 )
 from provisioning.types import BulkDecision, MemberChange, RequestedProperty
+from tenants.addresses import InvalidAddress, ascii_lower, email_canonical
 from tenants.models import NewUserRequest, OutboundEmail, Tenant
 from tenants.selectors import email_domains_of, tenant_current
 from tenants.services import actor_label, audit_record
@@ -69,17 +70,19 @@ def property_create(*, name: str, code: str | None = None, actor: Actor = "cli")
 # --- E-mail addresses -------------------------------------------------------------------------
 
 def email_normalize(email: str) -> str:
-    """Tenant usernames are the lower-cased, trimmed e-mail address."""
-    return (email or "").strip().lower()
+    """Tenant usernames are the trimmed e-mail address with A-Z lower-cased (no Unicode folding)."""
+    return ascii_lower((email or "").strip())
 
 
 def email_validate_for_tenant(*, tenant: Tenant, email: str) -> str:
-    """A normalized address whose domain is one of the tenant's email domains."""
-    email = email_normalize(email)
+    """The canonical address (tenants.addresses) whose domain is one of the tenant's email domains."""
     try:
         validate_email(email)
+        email = email_canonical(email)
     except ValidationError as exc:
         raise ProvisioningError("Enter a valid e-mail address.", field="email") from exc
+    except InvalidAddress as exc:
+        raise ProvisioningError(str(exc), field="email") from exc
     domains = [d.lower() for d in email_domains_of(tenant=tenant)]
     if email.rsplit("@", 1)[1] not in domains:
         allowed = ", ".join(f"@{d}" for d in domains) or "none configured yet"
@@ -90,7 +93,8 @@ def email_validate_for_tenant(*, tenant: Tenant, email: str) -> str:
 
 
 def _user_for_email(email: str, *, lock: bool = False) -> AbstractBaseUser | None:
-    rows = get_user_model().objects.filter(Q(username=email) | Q(email__iexact=email)).order_by("pk")
+    # Exact: addresses are stored canonical (tenants.addresses); iexact would fold look-alikes (UPPER("ı") = "I").
+    rows = get_user_model().objects.filter(Q(username=email) | Q(email=email)).order_by("pk")
     return (rows.select_for_update() if lock else rows).first()
 
 

@@ -30,6 +30,7 @@ from sso.saml_guard import SamlRejected, verify_saml_response
 from sso.services import sign_in_attempt_record
 from sso.sp import SpEndpoints
 from sso.types import RejectCode, ResponseSeen, VerifiedResponse
+from tenants.addresses import InvalidAddress, domain_canonical, email_canonical
 from tenants.models import Tenant
 from tenants.selectors import email_domains_of
 
@@ -65,13 +66,18 @@ def identity_from_assertion(*, verified: VerifiedResponse, idp: IdentityProvider
             "The IdP sent no email address: add the emailaddress claim (or an email NameID) in the IdP, "
             "or map the claim it does send on the SSO settings page.",
         )
+    try:
+        email = email_canonical(email)
+    except InvalidAddress as exc:
+        raise SignInRejected(RejectCode.email_invalid, f"The IdP sent the email address {email[:80]!r}"
+                             f"{'…' if len(email) > 80 else ''}, which Portico refuses: {exc}") from None
     groups: list[str] = []
     for name in mapping.get("groups", []):
         groups.extend(v.strip() for v in attrs.get(name, []) if v.strip())
     levels = [AccessLevel.parse(level) for group, level in (idp.group_access_levels or {}).items() if group in groups]
     best = max((lvl for lvl in levels if lvl), key=AccessLevel.rank, default=None)
     return SsoIdentity(
-        email=email.lower(), first_name=_first(attrs, mapping.get("first_name", [])),
+        email=email, first_name=_first(attrs, mapping.get("first_name", [])),
         last_name=_first(attrs, mapping.get("last_name", [])),
         display_name=_first(attrs, mapping.get("display_name", [])),
         object_id=_first(attrs, mapping.get("object_id", [])), groups=tuple(groups),
@@ -110,6 +116,8 @@ class AcsContext:
     test_requests: Collection[str]
     has_saml_session_cookie: bool
     client: ClientMeta
+    # Of `outstanding`, those issued longer ago than PORTICO_SAML_REQUEST_TTL_SECONDS.
+    expired_requests: Collection[str] = frozenset()
 
 
 # --- what comes back ---
@@ -178,6 +186,7 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
             idp_certificates=[cert.pem for cert in idp.certificates.all()],
             sp_entity_id=context.endpoints.entity_id, acs_url=context.endpoints.acs_url, now=now,
             clock_skew=timedelta(seconds=settings.PORTICO_SAML_CLOCK_SKEW_SECONDS), max_bytes=max_bytes,
+            max_lifetime=timedelta(seconds=settings.PORTICO_SAML_MAX_ASSERTION_LIFETIME_SECONDS),
         )
     except SamlRejected as exc:
         seen = exc.seen
@@ -188,7 +197,8 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
     is_test = _is_test(verified.in_response_to, context)
     try:
         identity = acs_policy_check(verified=verified, idp=idp, outstanding=context.outstanding,
-                                    email_domains=email_domains_of(tenant=context.tenant))
+                                    email_domains=email_domains_of(tenant=context.tenant),
+                                    expired_requests=context.expired_requests)
     except SignInRejected as exc:
         return _refused(context, form, exc, seen=seen, is_test=is_test)
     if is_test:
@@ -198,6 +208,7 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
 
 def acs_policy_check(
     *, verified: VerifiedResponse, idp: IdentityProvider, outstanding: Mapping[str, object], email_domains: list[str],
+    expired_requests: Collection[str] = frozenset(),
 ) -> SsoIdentity:
     """Portico's policy over a verified response, or SignInRejected. Consumes the assertion."""
     request_id = verified.in_response_to
@@ -210,6 +221,12 @@ def acs_policy_check(
                 "This response answers a sign-in request that this browser did not start here, or that "
                 "has expired. Start again from the sign-in page.",
             )
+        if request_id in expired_requests:
+            raise SignInRejected(
+                RejectCode.request_expired,
+                f"This response answers a sign-in request issued more than "
+                f"{settings.PORTICO_SAML_REQUEST_TTL_SECONDS // 60} minutes ago. Start again from the sign-in page.",
+            )
     elif not idp.allow_idp_initiated:
         raise SignInRejected(
             RejectCode.idp_initiated_disabled,
@@ -217,19 +234,27 @@ def acs_policy_check(
             "sign-in is off for this organisation. Sign in from Portico's sign-in page, or turn it on in SSO settings.",
         )
 
-    if not assertion_consume(issuer=verified.issuer, assertion_id=verified.assertion_id,
-                             not_on_or_after=verified.not_on_or_after):
-        raise SignInRejected(RejectCode.replay, "This SAML response was already used. Each response signs in once.")
-
+    # What can never become acceptable is refused before the assertion is consumed, so a later
+    # fix in the IdP's claims is not blocked by a spent response, and nothing is written for it.
     identity = identity_from_assertion(verified=verified, idp=idp)
     domain = identity.email.rsplit("@", 1)[1]
-    if idp.restrict_email_domains and domain not in {d.lower() for d in email_domains}:
+    if idp.restrict_email_domains and domain not in {_domain_or_none(d) for d in email_domains}:
         raise SignInRejected(
             RejectCode.email_domain,
             f"The email domain {domain} is not one of this organisation's email domains "
             f"({', '.join(sorted(email_domains)) or 'none registered'}). Add it on the SSO settings page.",
         )
+    if not assertion_consume(issuer=verified.issuer, assertion_id=verified.assertion_id,
+                             not_on_or_after=verified.not_on_or_after):
+        raise SignInRejected(RejectCode.replay, "This SAML response was already used. Each response signs in once.")
     return identity
+
+
+def _domain_or_none(domain: str) -> str | None:
+    try:
+        return domain_canonical(domain)
+    except InvalidAddress:
+        return None
 
 
 def _is_test(in_response_to: str | None, context: AcsContext) -> bool:

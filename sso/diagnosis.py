@@ -41,7 +41,9 @@ _MESSAGES: dict[RejectCode, tuple[str, str]] = {
     RejectCode.in_response_to_mismatch: _VAGUE,
     RejectCode.comment_injection: _VAGUE,
     RejectCode.missing_subject: _VAGUE,
+    RejectCode.lifetime_too_long: _VAGUE,
     RejectCode.unknown_request: ("This sign-in wasn't started here", RETRY),
+    RejectCode.request_expired: ("Your sign-in took too long", RETRY),
     RejectCode.idp_initiated_disabled: (
         "Please sign in from Portico",
         "Your organisation signs in from Portico's sign-in page rather than from the app tile. "
@@ -50,6 +52,7 @@ _MESSAGES: dict[RejectCode, tuple[str, str]] = {
     RejectCode.email_domain: ("Your email address can't sign in here",
                               "Your address isn't one of this organisation's email domains. " + CONTACT),
     RejectCode.attribute_missing: ("Your identity provider didn't send an email address", CONTACT),
+    RejectCode.email_invalid: ("Your email address can't be used to sign in", CONTACT),
     RejectCode.not_authorized: _VAGUE,
 }
 
@@ -76,11 +79,14 @@ _HEADLINES: dict[RejectCode, str] = {
     RejectCode.in_response_to_mismatch: _MALFORMED,
     RejectCode.comment_injection: _MALFORMED,
     RejectCode.missing_subject: _MALFORMED,
+    RejectCode.lifetime_too_long: "The assertion claims to stay valid for implausibly long",
     RejectCode.unknown_request: "Not an answer to a sign-in started here",
+    RejectCode.request_expired: "The sign-in request had expired",
     RejectCode.idp_initiated_disabled: "IdP-initiated sign-in is turned off",
     RejectCode.replay: "This response was already used",
     RejectCode.email_domain: "The email domain isn't one of yours",
     RejectCode.attribute_missing: "The IdP didn't send an email address",
+    RejectCode.email_invalid: "The email address the IdP sent can't identify a person",
     RejectCode.not_authorized: "The account is deactivated in Portico",
 }
 

@@ -51,6 +51,7 @@ CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_CLOCK_SKEW = timedelta(seconds=120)
+DEFAULT_MAX_LIFETIME = timedelta(hours=4)
 
 _SIGNATURE_METHODS = frozenset(
     {
@@ -131,12 +132,14 @@ def verify_saml_response(
     now: datetime | None = None,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_lifetime: timedelta = DEFAULT_MAX_LIFETIME,
 ) -> VerifiedResponse:
     """Verify the base64 SAMLResponse form value for one tenant, or raise SamlRejected.
 
     `idp_certificates` are the PEM certificates configured for this tenant's IdP
     (several during a rotation); KeyInfo in the response is never trusted.
-    `max_bytes` caps the decoded XML. Raises ValueError for a configuration
+    `max_bytes` caps the decoded XML; `max_lifetime` caps how far ahead an assertion may say it
+    stays valid (a year-9999 NotOnOrAfter is implausible, and would pin a replay record). Raises ValueError for a configuration
     error (no or unreadable certificates, naive `now`), never for bad input.
     """
     certificates = _load_certificates(idp_certificates)
@@ -145,7 +148,8 @@ def verify_saml_response(
     xml, root = _load(saml_response, max_bytes=max_bytes)
     try:
         return _verify_tree(xml, root, idp_entity_id=idp_entity_id, certificates=certificates,
-                            sp_entity_id=sp_entity_id, acs_url=acs_url, now=now, clock_skew=clock_skew)
+                            sp_entity_id=sp_entity_id, acs_url=acs_url, now=now, clock_skew=clock_skew,
+                            max_lifetime=max_lifetime)
     except SamlRejected as refusal:
         refusal.seen = _seen(xml, root)
         raise
@@ -153,7 +157,7 @@ def verify_saml_response(
 
 def _verify_tree(
     xml: bytes, root: etree._Element, *, idp_entity_id: str, certificates: list[x509.Certificate],
-    sp_entity_id: str, acs_url: str, now: datetime, clock_skew: timedelta,
+    sp_entity_id: str, acs_url: str, now: datetime, clock_skew: timedelta, max_lifetime: timedelta,
 ) -> VerifiedResponse:
     _check_root(root)
     _check_status(root)
@@ -195,6 +199,12 @@ def _verify_tree(
     name_id, name_id_format = _name_id(signed_assertion)
 
     expiries = [t for t in (confirmation_expiry, conditions_expiry) if t is not None]
+    if min(expiries) - now > max_lifetime:
+        raise SamlRejected(
+            RejectCode.lifetime_too_long,
+            f"The assertion says it stays valid until {min(expiries):%Y-%m-%d %H:%M} UTC, longer than the "
+            f"{max_lifetime} Portico accepts. Genuine IdPs issue assertions for minutes (Entra: about an hour).",
+        )
     return VerifiedResponse(
         response_id=root.get("ID", ""),
         assertion_id=signed_assertion.get("ID", ""),
@@ -858,8 +868,13 @@ def _instant(value: str | None, what: str) -> datetime | None:
     if zone in (None, "Z"):
         return moment.replace(tzinfo=timezone.utc)  # SAML core §1.3.3: times without a zone are UTC
     hours, minutes = int(zone[1:3]), int(zone[4:6])
+    if hours * 60 + minutes > 14 * 60 or minutes > 59:  # XML Schema: zones run from -14:00 to +14:00
+        raise SamlRejected(RejectCode.malformed, f"The {what} {value!r} has a time zone out of range.")
     offset = timedelta(hours=hours, minutes=minutes) * (1 if zone[0] == "+" else -1)
-    return moment.replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
+    try:
+        return moment.replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its zone
+        raise SamlRejected(RejectCode.malformed, f"The {what} {value!r} is outside the calendar.") from None
 
 
 def _aware(now: datetime) -> datetime:

@@ -104,11 +104,13 @@ def certificate_warning(*, idp: IdentityProvider, now: datetime | None = None) -
         return (
             f"Your identity provider's signing certificate expires on {soonest.certificate.not_after:%Y-%m-%d}. "
             "Create a new certificate in your identity provider, then upload its new metadata (or paste the "
-            "new certificate) here before that date, or sign-in will stop working."
+            "new certificate) here before your identity provider switches to it, or sign-in stops working then."
         )
     if any(s.state == "expired" for s in statuses):
-        return ("Every signing certificate Portico has for your identity provider has expired: sign-in will fail "
-                "until you upload current metadata or paste the current certificate.")
+        return ("Every signing certificate Portico has for your identity provider has expired. Sign-in still works "
+                "while the identity provider signs with one of them (Portico trusts the certificate you configured, "
+                "not its dates), but upload current metadata or paste the current certificate now: once the "
+                "identity provider switches certificates, sign-in stops working until Portico has the new one.")
     return ""
 
 

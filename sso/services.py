@@ -227,6 +227,11 @@ def sign_in_reference() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
+def _storable(text: str, limit: int) -> str:
+    """Attacker-supplied text as PostgreSQL can keep it: no NUL characters, within the column's length."""
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
 def sign_in_attempt_record(
     *, tenant: Tenant | None, outcome: str, code: str, message: str = "", email: str = "", is_test: bool = False,
     idp_initiated: bool = False, host: str = "", issuer: str = "", in_response_to: str = "", response_xml: str = "",
@@ -235,10 +240,10 @@ def sign_in_attempt_record(
     """Record a sign-in (and log it with the reference code the user sees) and update the IdP's health."""
     attempt = SignInAttempt.objects.create(
         tenant=tenant if tenant is not None and not tenant.is_public else None,
-        reference=sign_in_reference(), outcome=outcome, code=code, message=message[:4000], email=email[:254],
-        is_test=is_test, idp_initiated=idp_initiated, host=host[:253], issuer=issuer[:1024],
-        in_response_to=in_response_to[:256], response_xml=response_xml[:262144], remote_addr=remote_addr,
-        user_agent=user_agent[:300],
+        reference=sign_in_reference(), outcome=outcome, code=code, message=_storable(message, 4000),
+        email=_storable(email, 254), is_test=is_test, idp_initiated=idp_initiated, host=_storable(host, 253),
+        issuer=_storable(issuer, 1024), in_response_to=_storable(in_response_to, 256),
+        response_xml=_storable(response_xml, 262144), remote_addr=remote_addr, user_agent=_storable(user_agent, 300),
     )
     if attempt.tenant_id:
         field = "last_success_at" if outcome == SignInAttempt.Outcome.SUCCESS else "last_failure_at"
@@ -274,8 +279,10 @@ def certificate_expiry_warn(*, certificate_id: int, now: datetime | None = None)
         host = tenant.primary_host
         settings_url = f"{sp_endpoints(host=host).base_url}/sso/settings/" if host else ""
         expired = status.state == "expired"
-        subject = (f"Single sign-on for {tenant.name} {'has stopped' if expired else 'stops'} working on "
-                   f"{certificate.not_after:%Y-%m-%d}: renew the signing certificate")
+        # Sign-in keeps working past the date (trust is the pinned certificate, sso.saml_guard); what
+        # breaks it is the IdP rolling over to a certificate Portico lacks. The subject says no more.
+        subject = (f"The signing certificate of {tenant.name}'s single sign-on {'expired' if expired else 'expires'} "
+                   f"on {certificate.not_after:%Y-%m-%d}: renew it")
         email_queue(
             tenant=tenant, kind="sso.certificate_expiry", to=recipients, template="certificate_expiry",
             context={

@@ -23,7 +23,8 @@ def _md(tag: str) -> str:
 def sp_metadata_xml(*, endpoints: SpEndpoints, organisation_name: str) -> str:
     """An md:EntityDescriptor for one host of a tenant: entity ID, ACS (HTTP-POST) and NameID format.
 
-    Portico signs no AuthnRequests (Entra does not require it) and insists on signed assertions.
+    Portico signs no AuthnRequests (Entra does not require it) and insists on a signature over the Assertion
+    or over the Response that holds it.
     """
     entity = etree.Element(_md("EntityDescriptor"), {"entityID": endpoints.entity_id}, nsmap={"md": MD_NS})
     sp = etree.SubElement(
@@ -32,7 +33,9 @@ def sp_metadata_xml(*, endpoints: SpEndpoints, organisation_name: str) -> str:
         {
             "protocolSupportEnumeration": SAML2_PROTOCOL,
             "AuthnRequestsSigned": "false",
-            "WantAssertionsSigned": "true",
+            # What the verifier accepts: a signed Assertion, a signed Response around it, or both
+            # (Entra's three signing options). "true" would promise a refusal Portico does not make.
+            "WantAssertionsSigned": "false",
         },
     )
     # Schema order inside SPSSODescriptor: NameIDFormat before AssertionConsumerService.

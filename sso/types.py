@@ -37,12 +37,15 @@ class RejectCode(StrEnum):
     in_response_to_mismatch = "in_response_to_mismatch"
     comment_injection = "comment_injection"
     missing_subject = "missing_subject"
+    lifetime_too_long = "lifetime_too_long"  # valid for implausibly long (beyond the configured cap)
     # --- sso.acs: Portico's policy for this tenant and this browser ---
     unknown_request = "unknown_request"
+    request_expired = "request_expired"  # answers a request of this browser older than the TTL
     idp_initiated_disabled = "idp_initiated_disabled"
     replay = "replay"
     email_domain = "email_domain"
     attribute_missing = "attribute_missing"
+    email_invalid = "email_invalid"  # not an address Portico can identify a person by (tenants.addresses)
     not_authorized = "not_authorized"  # the account exists but may not sign in (deactivated)
 
 

@@ -6,6 +6,7 @@ and keep the outstanding-request bookkeeping; provisioning owns users.
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.contrib.auth import login, logout
@@ -31,6 +32,14 @@ from sso.sp_metadata import sp_metadata_xml
 
 logger = logging.getLogger("portico.sso")
 TEST_REQUESTS_KEY = "portico_test_requests"
+ISSUED_KEY = "portico_request_issued"  # request ID -> when this browser's AuthnRequest was issued (epoch s)
+
+
+def _expired_requests(request: HttpRequest, outstanding: dict) -> frozenset[str]:
+    """Outstanding request IDs older than the TTL, or issued with no recorded time (fail closed)."""
+    issued = request.saml_session.get(ISSUED_KEY, {})
+    oldest = time.time() - settings.PORTICO_SAML_REQUEST_TTL_SECONDS
+    return frozenset(rid for rid in outstanding if issued.get(rid, 0) < oldest)
 
 
 def _tenant_or_404(request: HttpRequest):
@@ -66,8 +75,11 @@ class SsoLoginView(LoginView):
         queries = OutstandingQueriesCache(request.saml_session)
         before = set(queries.outstanding_queries())
         response = super().get(request, *args, **kwargs)
+        started = set(OutstandingQueriesCache(request.saml_session).outstanding_queries()) - before
+        # djangosaml2 keeps no issue time; the ACS needs it to enforce PORTICO_SAML_REQUEST_TTL_SECONDS.
+        issued = {rid: at for rid, at in request.saml_session.get(ISSUED_KEY, {}).items() if rid in before}
+        request.saml_session[ISSUED_KEY] = {**issued, **{rid: time.time() for rid in started}}
         if self.is_test:
-            started = set(OutstandingQueriesCache(request.saml_session).outstanding_queries()) - before
             tests = {**request.saml_session.get(TEST_REQUESTS_KEY, {}), **{rid: True for rid in started}}
             request.saml_session[TEST_REQUESTS_KEY] = tests
         return response
@@ -91,8 +103,10 @@ class AcsView(View):
         if not saml_response:
             return HttpResponseBadRequest("Missing SAMLResponse.")
         queries = OutstandingQueriesCache(request.saml_session)
+        outstanding = queries.outstanding_queries()
         context = AcsContext(
-            tenant=tenant, endpoints=sp_endpoints_for_request(request), outstanding=queries.outstanding_queries(),
+            tenant=tenant, endpoints=sp_endpoints_for_request(request), outstanding=outstanding,
+            expired_requests=_expired_requests(request, outstanding),
             test_requests=frozenset(request.saml_session.get(TEST_REQUESTS_KEY, {})),
             has_saml_session_cookie=settings.SAML_SESSION_COOKIE_NAME in request.COOKIES,
             client=ClientMeta(host=request.get_host(), remote_addr=request.META.get("REMOTE_ADDR"),

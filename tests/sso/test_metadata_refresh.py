@@ -152,7 +152,8 @@ def test_client_administrators_are_warned_once_before_a_certificate_expires(acme
     [email] = expiry_emails(acme)
     assert admin in email.to
     assert all(address.endswith("@acme.example") for address in email.to)
-    assert "stops working on" in email.subject and "Acme Property Management" in email.subject
+    assert "expires on" in email.subject and "Acme Property Management" in email.subject
+    assert "stop" not in email.subject  # sign-in keeps working past the date: the pinned key is trusted
     assert "in 12 days" in email.body_text and "SHA-256" in email.body_text
     assert "/sso/settings/" in email.body_text and "Federation Metadata XML" in email.body_text
     assert "Open SSO settings" in email.body_html

@@ -26,7 +26,8 @@ def _assert_sp_metadata(xml: str, host: str) -> None:
     assert sp is not None
     assert sp.get("protocolSupportEnumeration") == "urn:oasis:names:tc:SAML:2.0:protocol"
     assert sp.get("AuthnRequestsSigned") == "false"
-    assert sp.get("WantAssertionsSigned") == "true"
+    # A signed Response without a signed Assertion is accepted (Entra "Sign SAML response"), so no promise.
+    assert sp.get("WantAssertionsSigned") == "false"
     assert [e.text for e in sp.findall("md:NameIDFormat", NS)] == [
         "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"]
     [acs] = sp.findall("md:AssertionConsumerService", NS)
@@ -52,7 +53,7 @@ def test_sp_metadata_is_valid_saml_metadata_for_pysaml2():
     assert descriptor.entity_id == sp_endpoints(host="acme.localhost").entity_id
     [sp] = descriptor.spsso_descriptor
     assert sp.assertion_consumer_service[0].location == sp_endpoints(host="acme.localhost").acs_url
-    assert sp.want_assertions_signed == "true"
+    assert sp.want_assertions_signed == "false"
     assert descriptor.organization.organization_name[0].text == "Acme & Sons <Ltd>"
 
 
