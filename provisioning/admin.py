@@ -321,10 +321,20 @@ class NewUserRequestAdmin(admin.ModelAdmin):
 
     # -- bulk actions ------------------------------------------------------------------------
 
-    @admin.action(description="Approve selected New User requests", permissions=["change"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> None:
-        ids = list(queryset.order_by("created").values_list("pk", flat=True))
-        _report(request, new_user_requests_approve(request_ids=ids, actor=request.user), "Approved")
+    @admin.action(description="Approve selected New User requests…", permissions=["change"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> HttpResponse | None:
+        rows = list(queryset.select_related("tenant").order_by("created"))
+        if "apply" in request.POST:
+            _report(request, new_user_requests_approve(request_ids=[r.pk for r in rows], actor=request.user),
+                    "Approved")
+            return None
+        return TemplateResponse(request, "provisioning/admin/approve_requests.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"Approve {len(rows)} New User request{'s' if len(rows) != 1 else ''}?",
+            "rows": [(r, new_user_request_preview(new_user_request=r) if r.status == "pending" else []) for r in rows],
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "cancel_url": reverse("admin:tenants_newuserrequest_changelist"),
+        })
 
     @admin.action(description="Reject selected New User requests…", permissions=["change"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> HttpResponse | None:
