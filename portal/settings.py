@@ -72,10 +72,13 @@ SHOW_PUBLIC_IF_NO_TENANT_FOUND = False  # an unknown host is a 404, never the pu
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 MIDDLEWARE = [
-    "django_tenants.middleware.main.TenantMainMiddleware",  # first: everything below is per tenant
+    "portal.middleware.WwwRedirectMiddleware",  # before tenant routing, which would strip the www.
+    "django_tenants.middleware.main.TenantMainMiddleware",  # everything below is per tenant
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the app server itself
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "tenants.gate.TenantStatusGateMiddleware",  # a suspended tenant: one page, sessions ended
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -173,6 +176,9 @@ SAML_CSP_HANDLER = ""  # pages set their own headers; djangosaml2's django-csp h
 SAML_IGNORE_LOGOUT_ERRORS = True
 SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 SAML_XMLSEC_BINARY: str = env("SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")
+# /healthz shows each component's error text only to a caller sending this in X-Portico-Health-Token
+# (or to an unproxied loopback peer); everyone else sees up/down.
+PORTICO_HEALTH_TOKEN: str = env("PORTICO_HEALTH_TOKEN", default="")
 PORTICO_SAML_CLOCK_SKEW_SECONDS: int = env.int("PORTICO_SAML_CLOCK_SKEW_SECONDS", default=120)
 # An assertion valid for longer than this is refused as implausible (Entra issues them for ~1 h);
 # it also bounds how long a replay record must be kept.

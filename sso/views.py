@@ -132,7 +132,10 @@ class AcsView(View):
             _test_requests_forget(request, outcome.answered_request)
         if isinstance(outcome, AcsTestDone):
             return redirect("sso_test_result", reference=outcome.reference)
-        login(request, outcome.user)
+        login(request, outcome.user)  # cycles the session key
+        # The SAML session cookie was readable before sign-in (and through the IdP round trip): a fresh
+        # key, so a value planted or seen earlier does not follow the signed-in person.
+        request.saml_session.cycle_key()
         return redirect(outcome.redirect_to)
 
 
@@ -185,5 +188,6 @@ def test_result(request: HttpRequest, reference: str) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         logout(request)
+        request.saml_session.flush()  # its cookie is deleted on the way out (SamlSessionMiddleware)
         return render(request, "sso/signed_out.html")
     return render(request, "sso/signed_out_confirm.html")
