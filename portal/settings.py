@@ -54,12 +54,14 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "djangosaml2",
+    "portal.apps.PortalConfig",  # start-up checks only (portal.checks); no models
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "provisioning",
+    "scim",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -70,10 +72,16 @@ PUBLIC_SCHEMA_URLCONF = "portal.urls_public"
 ROOT_URLCONF = "portal.urls_tenant"
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False  # an unknown host is a 404, never the public site
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+# Issue `SET search_path` only when the schema changes, not before every query: the backend forgets
+# the path it set on set_tenant(), rollback and reconnect, so it is re-set exactly when needed.
+TENANT_LIMIT_SET_CALLS = True
+# migrate_tenants: how many lagging tenant schemas migrate at once (one process each).
+PORTICO_MIGRATE_PROCESSES: int = env.int("PORTICO_MIGRATE_PROCESSES", default=os.cpu_count() or 2)
 
 MIDDLEWARE = [
     "portal.middleware.WwwRedirectMiddleware",  # before tenant routing, which would strip the www.
-    "django_tenants.middleware.main.TenantMainMiddleware",  # everything below is per tenant
+    # Everything below is per tenant. Cached host lookup (tenants.routing).
+    "tenants.middleware.CachedTenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the app server itself
@@ -86,6 +94,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "provisioning.middleware.WaitingRoomMiddleware",
+    "portal.ratelimit.RateLimitMiddleware",  # needs request.tenant and the resolved URL name
+    # Last, so its process_exception sees a view's lost database/Redis first (portal.faults).
+    "portal.faults.ServiceUnavailableMiddleware",
 ]
 
 TEMPLATES = [
@@ -111,21 +122,58 @@ ASGI_APPLICATION = "portal.asgi.application"
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/portico")}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a connection lost to a PostgreSQL restart is replaced
+# How web processes reach PostgreSQL (docs/deploy.md). django-tenants sets the tenant's search_path
+# on the connection once per request, which survives only where a client keeps its server
+# connection: "none" or "django" (Django's own psycopg pool) or "pgbouncer-session".
+# "pgbouncer-transaction" serves other tenants' rows and is refused at start (portal.checks).
+PORTICO_DB_POOLER: str = env("PORTICO_DB_POOLER", default="none").strip().lower()
+if PORTICO_DB_POOLER == "django":
+    # Django's pool replaces persistent connections (it refuses CONN_MAX_AGE with a pool).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("PORTICO_DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("PORTICO_DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.int("PORTICO_DB_POOL_TIMEOUT", default=10),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: cache, Celery broker and results, SAML replay store --------------------------------
+# --- Redis: cache, Celery broker and results, rate limits; the SAML replay store apart ----------
 REDIS_URL: str = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+
+def _next_redis_db(url: str) -> str:
+    """The same Redis server, the logical database after REDIS_URL's (redis://host:port/N+1)."""
+    parts = urlsplit(url)
+    number = int(parts.path.lstrip("/") or 0)
+    return parts._replace(path=f"/{number + 1}").geturl()
+
+
+# Its own connection and logical database, so cache.clear(), FLUSHDB on the cache or an eviction
+# policy meant for the cache never drop a replay record; it needs maxmemory-policy noeviction
+# (checked at start, portal.checks). PostgreSQL keeps a durable copy of every record (sso.replay).
+PORTICO_REPLAY_REDIS_URL: str = env("PORTICO_REPLAY_REDIS_URL", default=_next_redis_db(REDIS_URL))
+# Short timeouts and a health check, so a Redis restart costs the requests in flight, not the process.
+_REDIS_CLIENT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2, "health_check_interval": 30,
+                         "retry_on_timeout": True}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "portico",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": _REDIS_CLIENT_OPTIONS,
         # Tenant-aware keys so one tenant's cache entries never answer for another.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-    }
+    },
+    # Host → tenant routing (tenants.routing) is read before any tenant is known, so its keys must
+    # not depend on whichever schema the connection was left in: plain keys, same Redis.
+    "routing": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "portico-routing",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    },
 }
 
 CELERY_BROKER_URL: str = env("CELERY_BROKER_URL", default=REDIS_URL)
@@ -135,7 +183,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Timeouts so a web request that queues a task while Redis is down gives up in seconds (the e-mail
+# stays in the outbox for the sweeper) and a worker notices a dead connection and reconnects.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 2,
+                                   "health_check_interval": 10, "retry_on_timeout": True}
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker for as long as it takes
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_REDIS_SOCKET_TIMEOUT = 5
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_REDIS_RETRY_ON_TIMEOUT = True
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 10
+CELERY_RESULT_EXPIRES = timedelta(hours=6)
 # Each test run gets a queue of its own so parallel runs on one Redis never take each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE: str = env(
     "CELERY_TASK_DEFAULT_QUEUE", default=f"portico-test-{os.getpid()}" if TESTING else "portico"
@@ -148,6 +206,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+# Sessions read from Redis, written through to the tenant's database table (survives a Redis
+# flush); the tenant-aware cache keys above keep one tenant's sessions apart from another's.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
@@ -194,6 +255,39 @@ PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAY
 # (provisioning.onboarding); it works once, for this long.
 PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
 
+# --- Directory sync (SCIM) -----------------------------------------------------------------
+# Per bearer token, counted in Redis across workers; Entra's provisioning service backs off on 429.
+PORTICO_SCIM_RATE_LIMIT: str = env("PORTICO_SCIM_RATE_LIMIT", default="1200/minute")
+PORTICO_SCIM_MAX_BODY_BYTES: int = env.int("PORTICO_SCIM_MAX_BODY_BYTES", default=1024 * 1024)
+
+# --- Rate limits (portal.ratelimit; the `limits` library on Redis) -----------------------------
+# "N/second|minute|hour" per client IP and per tenant. The defaults let a load test of hundreds of
+# sign-ins per second per tenant through while stopping one client hammering a form. A refused
+# sign-in costs PORTICO_RATELIMIT_ACS_FAILURE_COST hits. With the limiter's Redis down the limits
+# are not enforced (fail open) and a warning is logged; replay protection never fails open.
+# The suite's clients all come from 127.0.0.1, so tests switch limits on where they are the point.
+PORTICO_RATELIMIT_ENABLED: bool = env.bool("PORTICO_RATELIMIT_ENABLED", default=not TESTING)
+# Behind a load balancer REMOTE_ADDR is the balancer: name the header it appends the client to
+# (e.g. HTTP_X_FORWARDED_FOR; its last entry is used). Empty: REMOTE_ADDR.
+PORTICO_CLIENT_IP_HEADER: str = env("PORTICO_CLIENT_IP_HEADER", default="")
+PORTICO_RATELIMIT_REDIS_URL: str = env("PORTICO_RATELIMIT_REDIS_URL", default=REDIS_URL)
+PORTICO_RATELIMITS: dict[str, dict[str, str]] = {
+    "discovery": {"ip": env("PORTICO_RATELIMIT_DISCOVERY_IP", default="60/minute"),
+                  "tenant": env("PORTICO_RATELIMIT_DISCOVERY_TENANT", default="1000/second")},
+    "acs": {"ip": env("PORTICO_RATELIMIT_ACS_IP", default="120/minute"),
+            "tenant": env("PORTICO_RATELIMIT_ACS_TENANT", default="1000/second")},
+    "setup_link": {"ip": env("PORTICO_RATELIMIT_SETUP_LINK_IP", default="10/minute"),
+                   "tenant": env("PORTICO_RATELIMIT_SETUP_LINK_TENANT", default="60/minute")},
+    "new_user_request": {"ip": env("PORTICO_RATELIMIT_NEW_USER_IP", default="30/minute"),
+                         "tenant": env("PORTICO_RATELIMIT_NEW_USER_TENANT", default="600/minute")},
+    "team_write": {"ip": env("PORTICO_RATELIMIT_TEAM_WRITE_IP", default="60/minute"),
+                   "tenant": env("PORTICO_RATELIMIT_TEAM_WRITE_TENANT", default="600/minute")},
+}
+PORTICO_RATELIMIT_ACS_FAILURE_COST: int = env.int("PORTICO_RATELIMIT_ACS_FAILURE_COST", default=5)
+# Refused ACS posts of one client IP beyond this many per hour are logged without the response body
+# (SignInAttempt.response_xml empty, body_dropped set): a flood cannot fill the database.
+PORTICO_ACS_REFUSED_BODY_BUDGET: int = env.int("PORTICO_ACS_REFUSED_BODY_BUDGET", default=20)
+
 # --- Scheduled work (Celery beat) ------------------------------------------------------------
 _PUBLIC = {"headers": {"_schema_name": "public"}}  # these tasks work on public-schema rows
 CELERY_BEAT_SCHEDULE: dict = {
@@ -202,6 +296,9 @@ CELERY_BEAT_SCHEDULE: dict = {
                                  "schedule": timedelta(hours=PORTICO_METADATA_REFRESH_HOURS)},
     "sso.warn_expiring_certificates": {"task": "sso.warn_expiring_certificates", "options": _PUBLIC,
                                        "schedule": timedelta(hours=24)},
+    # PostgreSQL records of consumed assertions past their lifetime (sso.replay).
+    "sso.purge_consumed_assertions": {"task": "sso.purge_consumed_assertions", "options": _PUBLIC,
+                                      "schedule": timedelta(hours=1)},
     # Re-queues e-mails whose task was lost to a broker outage (idempotent sending).
     "provisioning.email_sweep": {"task": "provisioning.email_sweep", "options": _PUBLIC,
                                  "schedule": timedelta(minutes=5)},

@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("sso.urls")),
     path("", include("provisioning.urls")),
+    path("", include("scim.urls")),
 ]
 
 handler400 = "portal.views.error_400"

@@ -45,6 +45,14 @@ def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
+    import sys
+
+    from portal.faults import UNAVAILABLE_ERRORS, unavailable_response
+
+    # Django calls this inside its except block: a middleware that lost PostgreSQL or Redis gets a 503.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return unavailable_response(request, exc)
     return render(request, "errors/500.html", status=500)
 
 

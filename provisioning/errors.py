@@ -1,6 +1,10 @@
 """Errors of the provisioning app; views, admin and commands turn them into messages."""
 from __future__ import annotations
 
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+
 
 class ProvisioningError(ValueError):
     """Bad input for a provisioning operation; the message is meant for the person acting.
@@ -60,5 +64,33 @@ class SetupLinkUsed(SetupLinkRefused):
     pass
 
 
+<<<<<<< HEAD
 class AlreadyAsked(ProvisioningError):
     """A Waiting Room visitor pressed "Ask for access" again within the rate limit."""
+=======
+class SignInRefusal(StrEnum):
+    """Why a verified assertion does not sign anyone in (codes the SAML path records)."""
+
+    SUSPENDED = "member_suspended"
+    DEPROVISIONED = "member_deprovisioned"
+    IDENTITY_MISMATCH = "identity_mismatch"
+
+
+SIGN_IN_REFUSAL_TEXT: dict[SignInRefusal, str] = {
+    SignInRefusal.SUSPENDED: "This person is suspended by the organisation's directory (Entra provisioning): "
+                             "sign-in is refused until the directory enables them again.",
+    SignInRefusal.DEPROVISIONED: "This person was removed by the organisation's directory (Entra provisioning).",
+    SignInRefusal.IDENTITY_MISMATCH: "The account with this e-mail is bound to another identity (immutable ID) "
+                                     "of the identity provider; the sign-in was refused, not merged.",
+}
+
+
+class SignInRefused(ProvisioningError, PermissionDenied):
+    """A verified assertion that must not sign anyone in. A PermissionDenied, so Django's
+    `authenticate()` (and djangosaml2's ACS after it) turn it into a refused sign-in, never a 500."""
+
+    def __init__(self, code: SignInRefusal, *, email: str = "") -> None:
+        super().__init__(SIGN_IN_REFUSAL_TEXT[code])
+        self.code = code
+        self.email = email
+>>>>>>> main

@@ -23,7 +23,11 @@ from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
 from provisioning.emails import email_queue
+<<<<<<< HEAD
 from provisioning.errors import AlreadyAsked, AlreadyDecided, NotAllowed, ProvisioningError, problems_raise
+=======
+from provisioning.errors import AlreadyDecided, NotAllowed, ProvisioningError, SignInRefusal, SignInRefused
+>>>>>>> main
 from provisioning.models import AccessLevel, Membership, Property
 from provisioning.selectors import (
     ACCESS_ASK_INTERVAL,
@@ -151,19 +155,29 @@ def user_provision_from_assertion(
     last_name: str = "",
     idp_subject: str = "",
     access_level: str | None = None,
+    idp_entity_id: str = "",
+    idp_object_id: str = "",
 ) -> AbstractBaseUser:
     """The tenant user a verified SSO assertion stands for (called by the SAML backend).
 
-    - A user whose e-mail matches (case-insensitive, trimmed) keeps their standing: an active
-      (pre-provisioned or approved) member is signed straight in, a Waiting Room member waits on,
-      a disabled one stays disabled. Missing names are filled from the assertion.
-    - An unknown e-mail gets a user created just in time, in the Waiting Room.
-    - `access_level` is what the tenant's IdP groups → access level mapping gave, if anything.
-      That mapping is set by the tenant's own Client Administrator, so it counts as a grant: it
-      lets a new or Waiting Room user in directly, at that level and with no properties yet (a
-      Client Administrator sees them all). It never changes an active member's level (access
-      changed in Portico is not undone at the next sign-in), never re-enables a disabled member,
-      and never grants Support.
+    Matching (see provisioning.models for the binding):
+    - An assertion with an object id (`idp_object_id`, under issuer `idp_entity_id`) signs in to
+      the membership bound to that pair, or to one bound to that object id with the issuer still
+      pending (which it then completes), whatever e-mail it carries.
+    - Otherwise the e-mail is matched, and only an unbound account is taken: the first sign-in
+      with an object id binds it. An account bound to another object id (or an assertion without
+      one for a bound account) is refused with SignInRefused(identity_mismatch), and recorded.
+    - A member suspended or removed by the directory (SCIM) is refused even with a valid assertion.
+
+    Standing: an active (pre-provisioned or approved) member is signed straight in, a Waiting Room
+    member waits on, a disabled one stays disabled. Missing names are filled from the assertion.
+    An unknown person gets a user created just in time, in the Waiting Room.
+    `access_level` is what the tenant's IdP groups → access level mapping gave, if anything.
+    That mapping is set by the tenant's own Client Administrator, so it counts as a grant: it
+    lets a new or Waiting Room user in directly, at that level and with no properties yet (a
+    Client Administrator sees them all). It never changes an active member's level (access
+    changed in Portico is not undone at the next sign-in), never re-enables a disabled member,
+    and never grants Support.
     """
     email = email_normalize(email)
     if "@" not in email:
@@ -175,7 +189,14 @@ def user_provision_from_assertion(
         try:
             with transaction.atomic():
                 return _provision_locked(tenant=tenant, email=email, first_name=first_name or "",
-                                         last_name=last_name or "", idp_subject=idp_subject or "", granted=granted)
+                                         last_name=last_name or "", idp_subject=idp_subject or "", granted=granted,
+                                         issuer=(idp_entity_id or "").strip()[:1024],
+                                         object_id=(idp_object_id or "").strip()[:256])
+        except SignInRefused as exc:
+            # Recorded outside the refused transaction, so the record stays.
+            audit_record(actor=f"sso:{email}", action="sign_in.refused", tenant=tenant, target=exc.email or email,
+                         data={"code": str(exc.code), "issuer": idp_entity_id, "object_id": idp_object_id})
+            raise
         except IntegrityError:
             # Two first sign-ins of the same person at once: the other one created the user.
             if attempt == 2:
@@ -183,16 +204,55 @@ def user_provision_from_assertion(
     raise AssertionError("unreachable")
 
 
+def member_match_for_sign_in(
+    *, email: str, idp_entity_id: str, idp_object_id: str, lock: bool = False
+) -> Membership | None:
+    """The membership a verified assertion signs in to, or None for a person not known yet.
+
+    Raises SignInRefused for a binding conflict or a member the directory suspended or removed.
+    `email` must be normalised (email_normalize); call inside a transaction when `lock`.
+    """
+    rows = Membership.objects.select_related("user")
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    membership = None
+    if idp_object_id:
+        # Bound under this issuer first, then bound with the issuer pending (SCIM before any IdP).
+        membership = (rows.filter(idp_object_id=idp_object_id, idp_entity_id__in=[idp_entity_id, ""])
+                      .order_by("-idp_entity_id").first())
+    if membership is None:
+        user = _user_for_email(email, lock=lock)
+        membership = rows.filter(user=user).first() if user is not None else None
+        if membership is not None and membership.is_bound:
+            raise SignInRefused(SignInRefusal.IDENTITY_MISMATCH, email=membership.user.username)
+    if membership is not None and membership.state == Membership.State.SUSPENDED:
+        raise SignInRefused(SignInRefusal.SUSPENDED, email=membership.user.username)
+    if membership is not None and membership.state == Membership.State.DEPROVISIONED:
+        raise SignInRefused(SignInRefusal.DEPROVISIONED, email=membership.user.username)
+    return membership
+
+
 def _provision_locked(
-    *, tenant: Tenant, email: str, first_name: str, last_name: str, idp_subject: str, granted: AccessLevel | None
+    *, tenant: Tenant, email: str, first_name: str, last_name: str, idp_subject: str, granted: AccessLevel | None,
+    issuer: str, object_id: str,
 ) -> AbstractBaseUser:
     actor = f"sso:{email}"
-    user, user_created, membership, membership_created = _member_lock_or_create(
-        email=email, first_name=first_name, last_name=last_name, origin=Membership.Origin.JUST_IN_TIME
-    )
+    matched = member_match_for_sign_in(email=email, idp_entity_id=issuer, idp_object_id=object_id, lock=True)
+    if matched is not None:
+        membership, user, user_created, membership_created = matched, matched.user, False, False
+        _user_names_fill(user, first_name=first_name, last_name=last_name)
+    else:
+        user, user_created, membership, membership_created = _member_lock_or_create(
+            email=email, first_name=first_name, last_name=last_name, origin=Membership.Origin.JUST_IN_TIME
+        )
     if membership_created:
         audit_record(actor=actor, action="user.jit_create", tenant=tenant, target=email,
                      data={"state": membership.state, "user_created": user_created})
+    if object_id and (not membership.is_bound or not membership.idp_entity_id):
+        audit_record(actor=actor, action="member.bind", tenant=tenant, target=user.username,
+                     data={"issuer": issuer, "object_id": object_id, "pending_before": membership.is_bound})
+        membership.idp_object_id, membership.idp_entity_id = object_id, issuer
+        membership.bound_at = timezone.now()
     if membership.state == Membership.State.WAITING_ROOM and granted is not None and user.is_active:
         membership.state = Membership.State.ACTIVE
         membership.access_level = granted
@@ -244,6 +304,10 @@ def _membership_apply(
         email=email, first_name=first_name, last_name=last_name, origin=origin
     )
     membership.user = user  # callers read it after leaving the tenant's schema
+    if membership.state in (Membership.State.SUSPENDED, Membership.State.DEPROVISIONED):
+        # The directory (SCIM) owns this person's standing; a Portico grant would be silently undone.
+        raise ProvisioningError(f"{email} is {membership.get_state_display().lower()}: enable them in your "
+                                "directory (Entra) first.", field="email")
     changes: dict[str, list] = {}
     level = access_level
     if keep_higher_level and AccessLevel.rank(membership.access_level) > AccessLevel.rank(level):

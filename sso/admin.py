@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Min, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -32,6 +33,7 @@ from sso.services import (
 from sso.sp import sp_endpoints
 from tenants.errors import TenantError
 from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
+from tenants.routing import routing_invalidate
 from tenants.services import (
     audit_record,
     email_domain_normalize,
@@ -136,6 +138,7 @@ class TenantAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
         obj.save()
+        transaction.on_commit(routing_invalidate)  # status or name: cached routing must not serve the old row
         if form.changed_data:
             audit_record(actor=request.user, action="tenant.update", tenant=obj, target=obj.slug,
                          data={name: str(form.cleaned_data.get(name)) for name in form.changed_data})
@@ -176,6 +179,7 @@ class TenantAdmin(admin.ModelAdmin):
             obj.tenant = tenant
             obj.save()
         if instances or removed:
+            transaction.on_commit(routing_invalidate)
             audit_record(actor=request.user, action="tenant.hosts_update", tenant=tenant,
                          data={"saved": [obj.domain for obj in instances], "removed": removed})
         formset.save_m2m()

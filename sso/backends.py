@@ -27,6 +27,7 @@ class SsoIdentityBackend(BaseBackend):
         user = user_provision_from_assertion(
             tenant=sso_identity.tenant, email=identity.email, first_name=identity.first_name,
             last_name=identity.last_name, idp_subject=sso_identity.subject, access_level=identity.access_level,
+            idp_entity_id=sso_identity.issuer, idp_object_id=identity.object_id,
         )
         # A deactivated account stays out, as Django's ModelBackend keeps it out.
         return user if user.is_active else None

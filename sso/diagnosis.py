@@ -53,6 +53,9 @@ _MESSAGES: dict[RejectCode, tuple[str, str]] = {
                               "Your address isn't one of this organisation's email domains. " + CONTACT),
     RejectCode.attribute_missing: ("Your identity provider didn't send an email address", CONTACT),
     RejectCode.email_invalid: ("Your email address can't be used to sign in", CONTACT),
+    RejectCode.member_suspended: ("Your access to Portico is suspended", CONTACT),
+    RejectCode.member_deprovisioned: ("Your access to Portico was removed", CONTACT),
+    RejectCode.identity_mismatch: _VAGUE,
     RejectCode.not_authorized: _VAGUE,
 }
 
@@ -87,6 +90,9 @@ _HEADLINES: dict[RejectCode, str] = {
     RejectCode.email_domain: "The email domain isn't one of yours",
     RejectCode.attribute_missing: "The IdP didn't send an email address",
     RejectCode.email_invalid: "The email address the IdP sent can't identify a person",
+    RejectCode.member_suspended: "The person is suspended by directory sync (SCIM)",
+    RejectCode.member_deprovisioned: "The person was removed by directory sync (SCIM)",
+    RejectCode.identity_mismatch: "The account is bound to another identity at the IdP",
     RejectCode.not_authorized: "The account is deactivated in Portico",
 }
 

@@ -110,6 +110,8 @@ class SignInAttempt(models.Model):
     issuer = models.CharField(max_length=1024, blank=True)
     in_response_to = models.CharField(max_length=256, blank=True)
     response_xml = models.TextField(blank=True, help_text="The decoded SAML response, for support diagnostics")
+    # Refused posts beyond PORTICO_ACS_REFUSED_BODY_BUDGET are logged without their body.
+    body_dropped = models.BooleanField(default=False, help_text="The response was not kept: too many refused posts")
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -119,3 +121,16 @@ class SignInAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.outcome} {self.code}"
+
+
+class ConsumedAssertion(models.Model):
+    """A SAML assertion that signed in once (the durable half of sso.replay): only digests, so the
+    table holds no identity, and a unique key, so two workers cannot both consume one assertion."""
+
+    assertion_digest = models.CharField(max_length=64, unique=True, help_text="sha256 of issuer and assertion ID")
+    issuer_digest = models.CharField(max_length=64)
+    expires_at = models.DateTimeField(db_index=True)
+    consumed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "consumed assertion"

@@ -235,7 +235,7 @@ def _storable(text: str, limit: int) -> str:
 def sign_in_attempt_record(
     *, tenant: Tenant | None, outcome: str, code: str, message: str = "", email: str = "", is_test: bool = False,
     idp_initiated: bool = False, host: str = "", issuer: str = "", in_response_to: str = "", response_xml: str = "",
-    remote_addr: str | None = None, user_agent: str = "",
+    remote_addr: str | None = None, user_agent: str = "", body_dropped: bool = False,
 ) -> SignInAttempt:
     """Record a sign-in (and log it with the reference code the user sees) and update the IdP's health."""
     attempt = SignInAttempt.objects.create(
@@ -244,6 +244,7 @@ def sign_in_attempt_record(
         email=_storable(email, 254), is_test=is_test, idp_initiated=idp_initiated, host=_storable(host, 253),
         issuer=_storable(issuer, 1024), in_response_to=_storable(in_response_to, 256),
         response_xml=_storable(response_xml, 262144), remote_addr=remote_addr, user_agent=_storable(user_agent, 300),
+        body_dropped=body_dropped,
     )
     if attempt.tenant_id:
         field = "last_success_at" if outcome == SignInAttempt.Outcome.SUCCESS else "last_failure_at"

@@ -66,3 +66,12 @@ def warn_expiring_certificates() -> int:
         if certificate_expiry_warn(certificate_id=certificate_id):
             sent += 1
     return sent
+
+
+@app.task(name="sso.purge_consumed_assertions", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
+          max_retries=5)
+def purge_consumed_assertions() -> int:
+    """Beat, hourly: forget consumed assertions that have expired (they are refused as expired anyway)."""
+    from sso.replay import consumed_assertions_purge
+
+    return consumed_assertions_purge()

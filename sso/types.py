@@ -46,6 +46,9 @@ class RejectCode(StrEnum):
     email_domain = "email_domain"
     attribute_missing = "attribute_missing"
     email_invalid = "email_invalid"  # not an address Portico can identify a person by (tenants.addresses)
+    member_suspended = "member_suspended"  # suspended by the tenant's directory (SCIM active: false)
+    member_deprovisioned = "member_deprovisioned"  # removed by the tenant's directory (SCIM DELETE)
+    identity_mismatch = "identity_mismatch"  # the address's account is bound to another immutable ID
     not_authorized = "not_authorized"  # the account exists but may not sign in (deactivated)
 
 

@@ -107,6 +107,7 @@ class AcsView(View):
         context = AcsContext(
             tenant=tenant, endpoints=sp_endpoints_for_request(request), outstanding=outstanding,
             expired_requests=_expired_requests(request, outstanding),
+            keep_refused_body=getattr(request, "portico_keep_response_body", lambda: True),
             test_requests=frozenset(request.saml_session.get(TEST_REQUESTS_KEY, {})),
             has_saml_session_cookie=settings.SAML_SESSION_COOKIE_NAME in request.COOKIES,
             client=ClientMeta(host=request.get_host(), remote_addr=request.META.get("REMOTE_ADDR"),

@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 
 from tenants.errors import TenantError
 from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
+from tenants.routing import routing_invalidate
+from tenants.schema_template import schema_clone_from_template, template_ready
 from tenants.types import Actor
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
@@ -100,22 +102,31 @@ def tenant_create(
         raise TenantError(f"Tenant {slug!r} already exists.")
     _hosts_check_free(host_list)
     _email_domains_check_free(domain_list)
+    # Outside the tenant's transaction: a template built here stays for the next tenant even if
+    # this one fails, and pg_dump (its own connection) can read it.
+    from_template = template_ready()
     try:
         with transaction.atomic():
-            # CREATE SCHEMA and the tenant migrations run inside this transaction: a failure
-            # leaves neither a tenant row nor a half-built schema behind.
+            # The schema is created inside this transaction: a failure leaves neither a tenant
+            # row, nor a schema, nor host names behind.
             tenant = Tenant(slug=slug, name=name.strip(), schema_name=slug.replace("-", "_"))
+            tenant.auto_create_schema = False  # the schema comes from the template below
             tenant.save(verbosity=0)
-            for index, host in enumerate(host_list):
-                Domain.objects.create(tenant=tenant, domain=host, is_primary=index == 0)
-            for domain in domain_list:
-                EmailDomain.objects.create(tenant=tenant, domain=domain)
+            if from_template:
+                schema_clone_from_template(schema_name=tenant.schema_name)
+            else:  # template built in a still-open transaction (tests): migrate this one schema
+                tenant.create_schema(check_if_exists=False, verbosity=0)
+            Domain.objects.bulk_create(
+                [Domain(tenant=tenant, domain=host, is_primary=index == 0) for index, host in enumerate(host_list)]
+            )
+            EmailDomain.objects.bulk_create([EmailDomain(tenant=tenant, domain=domain) for domain in domain_list])
             audit_record(
                 actor=actor, action="tenant.create", tenant=tenant, target=slug,
                 data={"hosts": host_list, "email_domains": domain_list},
             )
     except IntegrityError as exc:  # a concurrent create won the race
         raise TenantError(f"Tenant {slug!r} could not be created: {exc}") from exc
+    transaction.on_commit(routing_invalidate)
     return tenant
 
 
@@ -128,7 +139,37 @@ def tenant_hosts_add(*, tenant: Tenant, hosts: Iterable[str], actor: Actor) -> l
             for host in host_list
         ]
         audit_record(actor=actor, action="tenant.hosts_add", tenant=tenant, data={"hosts": host_list})
+        transaction.on_commit(routing_invalidate)
     return created
+
+
+def tenant_hosts_remove(*, tenant: Tenant, hosts: Iterable[str], actor: Actor) -> int:
+    """Stop routing these host names to the tenant (its primary host stays: move it first)."""
+    host_list = [host_normalize(h) for h in hosts]
+    with transaction.atomic():
+        rows = Domain.objects.filter(tenant=tenant, domain__in=host_list)
+        if rows.filter(is_primary=True).exists():
+            raise TenantError("The primary host cannot be removed; make another host primary first.")
+        deleted, _ = rows.delete()
+        if deleted:
+            audit_record(actor=actor, action="tenant.hosts_remove", tenant=tenant, data={"hosts": host_list})
+            transaction.on_commit(routing_invalidate)
+    return deleted
+
+
+def tenant_status_set(*, tenant: Tenant, status: str, actor: Actor) -> Tenant:
+    """Activate or suspend a tenant; hosts route by the new status from the next request on."""
+    if status not in Tenant.Status.values:
+        raise TenantError(f"Unknown tenant status {status!r}: use one of {', '.join(Tenant.Status.values)}.")
+    with transaction.atomic():
+        before = tenant.status
+        Tenant.objects.filter(pk=tenant.pk).update(status=status)
+        tenant.status = status
+        if before != status:
+            audit_record(actor=actor, action="tenant.status_set", tenant=tenant, target=tenant.slug,
+                         data={"from": before, "to": status})
+            transaction.on_commit(routing_invalidate)
+    return tenant
 
 
 def tenant_email_domains_add(*, tenant: Tenant, domains: Iterable[str], actor: Actor) -> list[EmailDomain]:

@@ -77,12 +77,17 @@ def django_db_setup(request, django_test_environment, django_db_modify_db_settin
 
 @pytest.fixture(autouse=True)
 def _public_schema_after_test() -> Iterator[None]:
-    """A request through the tenant middleware leaves the connection in that tenant's schema."""
+    """A request through the tenant middleware leaves the connection in that tenant's schema, and
+    its cached host routing may name rows the test's rolled-back transaction created."""
     yield
     from django.conf import settings
 
     if settings.configured and connection.schema_name != "public":
         connection.set_schema_to_public()
+    if settings.configured:
+        from tenants.routing import routing_invalidate
+
+        routing_invalidate()
 
 
 @pytest.fixture

@@ -13,7 +13,11 @@ from tests.provisioning.factories import member_create
 
 
 def _set_status(status: str) -> None:
-    Tenant.objects.filter(slug="acme").update(status=status)
+    from tenants.routing import routing_invalidate
+    from tenants.services import tenant_status_set
+
+    tenant_status_set(tenant=Tenant.objects.get(slug="acme"), status=status, actor="support:test")
+    routing_invalidate()  # tenant_status_set does this on commit; these tests run inside one transaction
 
 
 @pytest.fixture
