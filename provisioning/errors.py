@@ -64,10 +64,10 @@ class SetupLinkUsed(SetupLinkRefused):
     pass
 
 
-<<<<<<< HEAD
 class AlreadyAsked(ProvisioningError):
     """A Waiting Room visitor pressed "Ask for access" again within the rate limit."""
-=======
+
+
 class SignInRefusal(StrEnum):
     """Why a verified assertion does not sign anyone in (codes the SAML path records)."""
 
@@ -93,4 +93,3 @@ class SignInRefused(ProvisioningError, PermissionDenied):
         super().__init__(SIGN_IN_REFUSAL_TEXT[code])
         self.code = code
         self.email = email
->>>>>>> main

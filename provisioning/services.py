@@ -23,11 +23,15 @@ from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
 from provisioning.emails import email_queue
-<<<<<<< HEAD
-from provisioning.errors import AlreadyAsked, AlreadyDecided, NotAllowed, ProvisioningError, problems_raise
-=======
-from provisioning.errors import AlreadyDecided, NotAllowed, ProvisioningError, SignInRefusal, SignInRefused
->>>>>>> main
+from provisioning.errors import (
+    AlreadyAsked,
+    AlreadyDecided,
+    NotAllowed,
+    ProvisioningError,
+    SignInRefusal,
+    SignInRefused,
+    problems_raise,
+)
 from provisioning.models import AccessLevel, Membership, Property
 from provisioning.selectors import (
     ACCESS_ASK_INTERVAL,

@@ -20,7 +20,9 @@ from tests.provisioning.factories import member_create
 HOSTS = ("acme.localhost", "globex.localhost", "localhost")
 # Tenant-B URLs that show or change B's data: each gets B's real objects in its path.
 PRIVATE = {"home", "waiting_room", "property_manage", "team", "team_member", "team_member_remove", "setup_link",
-           "sso_test_result", "sso_settings", "sso_attempt", "api_me"}
+           "sso_test_result", "sso_settings", "sso_attempt", "api_me", "audit_log", "audit_log_csv", "manage_account",
+           "new_user_request_withdraw", "property_detail", "team_member_resend", "waiting_member_request",
+           "waiting_room_ask"}
 # Open to anyone by design (sign-in, metadata, health, support staff's admin behind its own login):
 # still probed, and still must not show B's private data.
 # Those whose path names one of B's objects (a property, attempt, token): refused on every host.
