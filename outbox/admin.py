@@ -1,4 +1,5 @@
-"""The outbound e-mail log in Django admin: read-only, with "queue again" for unsent rows."""
+"""The outbound e-mail log in Django admin: read-only, with "queue again" for unsent rows and
+"send again" (audited) for any row."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -6,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from outbox.models import OutboundEmail
-from outbox.services import emails_queue_again
+from outbox.services import ResendRefused, emails_queue_again, outbound_email_resend
 from tenants.admin import TenantFilter
 
 
@@ -33,7 +34,7 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     list_filter = ("kind", SentFilter, TenantFilter)
     search_fields = ("subject", "to")
     list_select_related = ("tenant",)
-    actions = ("queue_again",)
+    actions = ("queue_again", "resend_selected")
     readonly_fields = ("tenant", "kind", "to", "subject", "body_text", "body_html", "created", "sent_at", "attempts",
                        "last_error", "dedupe_key")
 
@@ -54,3 +55,13 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     def queue_again(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
         count = emails_queue_again(outbound_email_ids=list(queryset.values_list("pk", flat=True)))
         messages.success(request, f"Queued {count} unsent e-mail{'s' if count != 1 else ''} again.")
+
+    @admin.action(description="Send selected e-mails again (to the same people)", permissions=["view"])
+    def resend_selected(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
+        for row in queryset:
+            try:
+                outbound_email_resend(outbound_email_id=row.pk, actor=request.user)
+            except ResendRefused as exc:
+                messages.warning(request, f"“{row.subject}” not sent again: {exc}")
+            else:
+                messages.success(request, f"“{row.subject}” is being sent again to {', '.join(row.to)}.")

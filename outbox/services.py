@@ -166,3 +166,38 @@ def outbound_email_send(*, outbound_email_id: int) -> str:
             return "sent"
     logger.warning("e-mail #%s not sent (attempt %s): %s", outbound_email_id, row.attempts, failure)
     raise failure
+
+
+class ResendRefused(ValueError):
+    """This e-mail cannot be sent again (its one-time content was removed after sending)."""
+
+
+def outbound_email_resend(*, outbound_email_id: int, actor: object) -> OutboundEmail:
+    """Send an e-mail of the outbox again, as a new outbox row (the original stays the record of
+    the first sending). Idempotent: while an earlier resend of it is still unsent, that one is
+    returned and nothing new is written. Audited in the same transaction."""
+    from tenants.services import audit_record
+
+    with transaction.atomic():
+        original = OutboundEmail.objects.select_for_update().filter(pk=outbound_email_id).first()
+        if original is None:
+            raise ResendRefused(f"E-mail #{outbound_email_id} does not exist.")
+        if original.body_text == REDACTED_BODY:
+            raise ResendRefused("This e-mail carried a one-time set-up link, removed after sending: "
+                                "send a new set-up link from the tenant's page instead.")
+        if original.sent_at is None:
+            emails_queue_again(outbound_email_ids=[original.pk])
+            return original
+        waiting = OutboundEmail.objects.filter(dedupe_key__startswith=f"resend:{original.pk}:",
+                                               sent_at__isnull=True).first()
+        if waiting is not None:
+            return waiting
+        count = OutboundEmail.objects.filter(dedupe_key__startswith=f"resend:{original.pk}:").count()
+        copy = OutboundEmail.objects.create(
+            tenant=original.tenant, kind=original.kind, to=list(original.to), subject=original.subject,
+            body_text=original.body_text, body_html=original.body_html, dedupe_key=f"resend:{original.pk}:{count + 1}",
+        )
+        audit_record(actor=actor, action="outbound_email.resend", tenant=original.tenant, target=", ".join(original.to),
+                     data={"email_id": original.pk, "resent_as": copy.pk, "kind": original.kind})
+        transaction.on_commit(partial(_send_task_queue, copy.pk), robust=True)
+    return copy

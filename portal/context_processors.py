@@ -18,9 +18,9 @@ class NavLink:
 # Main navigation of a tenant host: (label, URL name, URL names of the pages inside its section,
 # least access level that may open it; "" for any active member).
 _NAV = (
-    ("Home", "home", {"property_manage"}, ""),
-    ("Team Members", "team", {"team_member", "team_member_remove"}, "client-administrator"),
-    ("Single sign-on", "sso_settings", {"sso_attempt", "sso_test_result"}, "client-administrator"),
+    ("Home", "home", {"property_manage", "property_detail"}, ""),
+    ("Manage Account", "manage_account", {"team", "team_member", "team_member_remove", "sso_settings", "sso_attempt",
+                                          "sso_test_result", "audit_log"}, "client-administrator"),
 )
 
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 
-# No inline script anywhere (the ACS bounce and copy buttons are static files), so script-src needs
+# No inline script anywhere (the ACS bounce and portico.js are static files), so script-src needs
 # nothing but 'self'. Inline style attributes remain in Django admin's and a few of Portico's
 # templates; styles cannot run code, so 'unsafe-inline' there is the accepted trade.
 CONTENT_SECURITY_POLICY = "; ".join([

@@ -42,6 +42,7 @@ LIMITED_URLS: dict[str, tuple[str, frozenset[str]]] = {
     "team": ("team_write", frozenset({"POST"})),
     "team_member": ("team_write", frozenset({"POST"})),
     "team_member_remove": ("team_write", frozenset({"POST"})),
+    "team_member_resend": ("team_write", frozenset({"POST"})),
 }
 ACS_BODY_BUDGET_SCOPE = "acs_refused_body"
 _REFUSED_STATUSES = range(400, 500)

@@ -334,6 +334,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Our own date formats win over the locale's, in templates and in Django admin alike.
+FORMAT_MODULE_PATH = ["portal.formats"]
 
 # --- Logging: every rejected sign-in is logged with the reference code shown to the user --------
 LOGGING = {

@@ -17,6 +17,31 @@ class ProvisioningError(ValueError):
         self.message = message
         self.field = field
 
+    @property
+    def problems(self) -> list["ProvisioningError"]:
+        """Each problem on its own (several for a Problems), so a form can show them all at once."""
+        return [self]
+
+
+class Problems(ProvisioningError):
+    """Several problems with one input, reported together rather than one per submit."""
+
+    def __init__(self, problems: list[ProvisioningError]) -> None:
+        super().__init__(" ".join(p.message for p in problems))
+        self._problems = problems
+
+    @property
+    def problems(self) -> list[ProvisioningError]:
+        return list(self._problems)
+
+
+def problems_raise(problems: list[ProvisioningError]) -> None:
+    """Raise nothing, the one problem, or all of them together."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise Problems(problems)
+
 
 class NotAllowed(ProvisioningError):
     """The acting user's access level does not allow this."""
@@ -37,6 +62,10 @@ class SetupLinkExpired(SetupLinkRefused):
 
 class SetupLinkUsed(SetupLinkRefused):
     pass
+
+
+class AlreadyAsked(ProvisioningError):
+    """A Waiting Room visitor pressed "Ask for access" again within the rate limit."""
 
 
 class SignInRefusal(StrEnum):

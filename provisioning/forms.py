@@ -30,7 +30,12 @@ class _AccessFields(forms.Form):
         self.fields["properties"].queryset = properties
 
     def add_service_error(self, error: ProvisioningError) -> None:
-        self.add_error(error.field if error.field in self.fields else None, error.message)
+        """Put each of the service's problems next to its field (or above the form), beside the
+        form's own errors, so one submit reports everything."""
+        for problem in error.problems:
+            field = problem.field if problem.field in self.fields else None
+            if field is None or problem.message not in self.errors.get(field, []):
+                self.add_error(field, problem.message)
 
 
 class NewUserForm(_AccessFields):

@@ -16,6 +16,7 @@ from provisioning.models import Membership
 
 WAITING_ROOM_ALLOWED_URL_NAMES = frozenset({
     "waiting_room",
+    "waiting_room_ask",
     "login",
     "logout",
     "sso_login",

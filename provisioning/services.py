@@ -7,7 +7,8 @@ e-mails are queued for after the commit (outbox.services).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from outbox.services import email_queue
-from provisioning.errors import NotAllowed, ProvisioningError, SignInRefusal, SignInRefused
+from provisioning.errors import NotAllowed, ProvisioningError, SignInRefusal, SignInRefused, problems_raise
 from provisioning.models import AccessLevel, Membership, Property
 from provisioning.selectors import (
     access_level_of,
@@ -35,6 +36,18 @@ from tenants.models import Tenant
 from tenants.selectors import email_domains_of, tenant_current
 from tenants.services import audit_record
 from tenants.types import Actor
+
+T = TypeVar("T")
+
+
+def _collect(problems: list[ProvisioningError], check: Callable[[], T]) -> T | None:
+    """Run one check; a problem is kept for reporting with the others instead of stopping here."""
+    try:
+        return check()
+    except ProvisioningError as exc:
+        problems.extend(exc.problems)
+        return None
+
 
 # --- Properties -------------------------------------------------------------------------------
 
@@ -318,6 +331,39 @@ def _membership_apply(
     return MemberChange(membership=membership, user_created=user_created, changes=changes)
 
 
+def member_add_check(
+    *, tenant: Tenant, email: str | None, access_level: AccessLevel | str | None,
+    properties: Sequence[Property] | None, actor: Actor,
+) -> tuple[str, AccessLevel, list[Property]]:
+    """Every problem with adding a team member at once (None: the form reported that value already)."""
+    if isinstance(actor, AbstractBaseUser) and not member_can_manage_team(user=actor):
+        raise NotAllowed("Only Client Administrators can add team members.")
+    problems: list[ProvisioningError] = []
+    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    checked = None
+    if email is not None:
+        checked = _collect(problems, lambda: _member_email_check(tenant=tenant, email=email, actor=actor))
+    props = list(properties) if properties is not None else None
+    if level is not None and props is not None:
+        before = len(problems)
+        _collect(problems, lambda: _properties_require(level, props))
+        if len(problems) == before:
+            _collect(problems, lambda: _check_may_grant(actor=actor, access_level=level, properties=props))
+    problems_raise(problems)
+    return checked, level, props or []
+
+
+def _member_email_check(*, tenant: Tenant, email: str, actor: Actor) -> str:
+    if isinstance(actor, AbstractBaseUser):
+        return email_validate_for_tenant(tenant=tenant, email=email)
+    email = email_normalize(email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ProvisioningError(f"{email!r} is not a valid e-mail address.", field="email") from exc
+    return email
+
+
 def member_add(
     *,
     tenant: Tenant,
@@ -336,20 +382,8 @@ def member_add(
     Client Administrator and may grant only what they hold (Team Members); the CLI may grant any
     level. With `notify`, the person gets a "you can now sign in" e-mail.
     """
-    level = _level_require(access_level)
-    if isinstance(actor, AbstractBaseUser):
-        if not member_can_manage_team(user=actor):
-            raise NotAllowed("Only Client Administrators can add team members.")
-        email = email_validate_for_tenant(tenant=tenant, email=email)
-    else:
-        email = email_normalize(email)
-        try:
-            validate_email(email)
-        except ValidationError as exc:
-            raise ProvisioningError(f"{email!r} is not a valid e-mail address.", field="email") from exc
-    properties = list(properties)
-    _properties_require(level, properties)
-    _check_may_grant(actor=actor, access_level=level, properties=properties)
+    email, level, properties = member_add_check(tenant=tenant, email=email, access_level=access_level,
+                                                properties=properties, actor=actor)
     with transaction.atomic():
         result = _membership_apply(
             email=email, first_name=first_name, last_name=last_name, access_level=level, properties=properties,
@@ -389,7 +423,37 @@ def member_access_change(
         if result.changed:
             audit_record(actor=actor, action="member.access_change", tenant=tenant, target=user.username,
                          data={"changes": result.changes})
+            if "state" in result.changes:  # let in from the Waiting Room, or given access again
+                _email_access_granted(tenant=tenant, membership=result.membership, key=None)
+            else:
+                _email_access_changed(tenant=tenant, membership=result.membership, changes=result.changes)
     return result
+
+
+def _email_access_changed(*, tenant: Tenant, membership: Membership, changes: dict) -> None:
+    """Tell someone their access level or properties changed, in words (inside the tenant's schema)."""
+    from provisioning.selectors import change_words, property_names
+
+    user = membership.user
+    level = AccessLevel(membership.access_level)
+    email_queue(
+        tenant=tenant, kind="member.access_changed", to=[user.email or user.username], template="access_changed",
+        context={"first_name": user.first_name, "access_level_label": level.label,
+                 "changes": change_words(changes, property_names=property_names()),
+                 "sign_on_url": tenant_sign_on_url(tenant=tenant)},
+    )
+
+
+def member_invite_resend(*, tenant: Tenant, membership: Membership, actor: Actor) -> None:
+    """E-mail an active member who has not signed in yet their "you can now sign in" again."""
+    if isinstance(actor, AbstractBaseUser) and not member_can_manage_team(user=actor):
+        raise NotAllowed("Only Client Administrators can resend invitations.")
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+        if locked.state != Membership.State.ACTIVE or not locked.user.is_active:
+            raise ProvisioningError(f"{locked.user.email} has no access to be invited to; give them access first.")
+        audit_record(actor=actor, action="member.invite_resend", tenant=tenant, target=locked.user.username)
+        _email_access_granted(tenant=tenant, membership=locked, key=None)
 
 
 def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Membership:
@@ -410,6 +474,11 @@ def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Me
             locked.save(update_fields=["state", "updated"])
             audit_record(actor=actor, action="member.remove", tenant=tenant, target=locked.user.username,
                          data={"state": [before, locked.state], "access_level": locked.access_level})
+            if before == Membership.State.ACTIVE:  # someone in the Waiting Room had nothing to lose
+                email_queue(
+                    tenant=tenant, kind="member.access_removed", to=[locked.user.email or locked.user.username],
+                    template="access_removed", context={"first_name": locked.user.first_name},
+                )
     return locked
 
 

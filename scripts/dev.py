@@ -8,6 +8,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,16 +42,45 @@ def main() -> int:
     run("-m", "testidp", "--base-url", "http://localhost:8010", "--state-dir", str(STATE / "testidp"),
         "--write-metadata", str(metadata))
     run("manage.py", "demo_setup", "--idp-metadata", str(metadata))
-    print("""
-==> Portico is starting. Open:
+    print("==> starting web, worker, beat, test IdP and mail; the URLs follow once the portal answers", flush=True)
+    procs = subprocess.Popen([PY, "-m", "honcho", "-f", "Procfile.dev", "start"], cwd=REPO,
+                             env={**os.environ, "PATH": f"{Path(PY).parent}:{os.environ.get('PATH', '')}"})
+    try:
+        if wait_until_answering(procs, ["http://localhost:8000/healthz", "http://localhost:8010/idp/metadata"]):
+            time.sleep(1)  # let the processes' own start-up lines come out first: the banner is the last thing
+            print(BANNER, flush=True)
+        return procs.wait()
+    except KeyboardInterrupt:  # honcho got the Ctrl-C too and stops its processes
+        return procs.wait()
+
+
+BANNER = """
+==> Portico is running. Open:
       http://localhost:8000/            central sign-in (try an address @demo.example)
       http://demo.localhost:8000/       the demo tenant (Sign-on URL: /sso/login/)
       http://localhost:8000/admin/      support staff: user 'support', password 'portico-demo'
       http://localhost:8010/idp/metadata  the local test IdP (sign in with any @demo.example address)
-    Sent e-mail is printed by the 'mail' process below. Ctrl-C stops everything.
-""", flush=True)
-    return subprocess.call([PY, "-m", "honcho", "-f", "Procfile.dev", "start"], cwd=REPO,
-                           env={**os.environ, "PATH": f"{Path(PY).parent}:{os.environ.get('PATH', '')}"})
+    Sent e-mail is printed by the 'mail' process. Ctrl-C stops everything."""
+
+
+def wait_until_answering(procs: subprocess.Popen, urls: list[str], *, timeout: float = 180) -> bool:
+    """True once every URL answers 200; False if the processes stopped or it took too long."""
+    deadline = time.monotonic() + timeout
+    pending = list(urls)
+    while pending and time.monotonic() < deadline:
+        if procs.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(pending[0], timeout=2) as response:
+                if response.status == 200:
+                    pending.pop(0)
+                    continue
+        except OSError:
+            pass
+        time.sleep(0.5)
+    if pending:
+        print(f"!! {pending[0]} did not answer within {timeout:.0f}s; see the processes' output above.", flush=True)
+    return not pending
 
 
 if __name__ == "__main__":

@@ -2,21 +2,25 @@
 and email-first discovery."""
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from lxml import etree
 
-from provisioning.selectors import member_can_manage_team
+from provisioning.selectors import audit_data_words, member_can_manage_team, property_names
+from sso.diagnosis import admin_headline
 from sso.metadata import certificate_thumbprint_sha1
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
 from sso.sp import LOGIN_PATH, sp_endpoints
-from tenants.models import Tenant
+from tenants.audit import AUDIT_ACTION_GROUPS, audit_action_phrase
+from tenants.models import AuditEvent, Tenant
 from tenants.selectors import tenant_for_email
 
 
@@ -208,3 +212,71 @@ def sso_discovery(
     # The typed address rides along to /sso/login/, which passes it to the IdP as login_hint.
     login_url = f"{base}{LOGIN_PATH}?{urlencode({'next': next_path, 'login_hint': email.strip().lower()})}"
     return Discovery(outcome="sso", domain=domain, tenant=tenant, idp=idp, login_url=login_url)
+
+
+# --- The tenant admins' audit log ----------------------------------------------------------------
+
+AUDIT_LOG_KINDS: dict[str, str] = {
+    "": "Everything",
+    "sign_in": "Sign-ins",
+    "refusal": "Refused sign-ins",
+    "sso": "Single sign-on changes",
+    "access": "Access given and removed",
+    "requests": "New User requests",
+}
+
+
+@dataclass(frozen=True)
+class AuditLogEntry:
+    when: datetime
+    kind: str  # a key of AUDIT_LOG_KINDS
+    what: str  # in words
+    who: str  # who acted
+    person: str  # whose access or sign-in it was about
+    detail: str
+    reference: str = ""  # a sign-in's reference code
+
+
+def _audit_entry(event: AuditEvent, *, property_names: dict[str, str]) -> AuditLogEntry:
+    kind = next((k for k, prefixes in AUDIT_ACTION_GROUPS.items() if event.action.startswith(prefixes)), "access")
+    return AuditLogEntry(when=event.created, kind=kind, what=audit_action_phrase(event.action),
+                         who=event.actor.split(":", 1)[-1], person=event.target,
+                         detail=audit_data_words(event.data, property_names=property_names))
+
+
+def _attempt_entry(attempt: SignInAttempt) -> AuditLogEntry:
+    ok = attempt.outcome == SignInAttempt.Outcome.SUCCESS
+    what = ("Test sign-in" if attempt.is_test else "Signed in") if ok else (
+        "Test sign-in refused" if attempt.is_test else "Sign-in refused")
+    return AuditLogEntry(when=attempt.created, kind="sign_in" if ok else "refusal", what=what,
+                         who=attempt.email or "unknown", person=attempt.email,
+                         detail="" if ok else admin_headline(attempt.code), reference=attempt.reference)
+
+
+def tenant_audit_log(*, tenant: Tenant, kind: str = "", search: str = "", limit: int) -> tuple[list[AuditLogEntry], int]:
+    """This tenant's history, newest first: its audit records and its sign-in attempts, merged.
+
+    Returns the first `limit` entries and how many there are in all. Only rows of `tenant`, ever.
+    """
+    events = AuditEvent.objects.filter(tenant=tenant)
+    attempts = SignInAttempt.objects.filter(tenant=tenant).defer("response_xml")
+    if kind in AUDIT_ACTION_GROUPS:
+        q = Q()
+        for prefix in AUDIT_ACTION_GROUPS[kind]:
+            q |= Q(action__startswith=prefix)
+        events, attempts = events.filter(q), attempts.none()
+    elif kind in ("sign_in", "refusal"):
+        outcome = SignInAttempt.Outcome.SUCCESS if kind == "sign_in" else SignInAttempt.Outcome.FAILURE
+        events, attempts = events.none(), attempts.filter(outcome=outcome)
+    search = (search or "").strip()
+    if search:
+        events = events.filter(Q(target__icontains=search) | Q(actor__icontains=search))
+        attempts = attempts.filter(email__icontains=search)
+    total = events.count() + attempts.count()
+    names = property_names()
+    merged = heapq.merge(
+        (_audit_entry(e, property_names=names) for e in events.order_by("-created", "-id")[:limit]),
+        (_attempt_entry(a) for a in attempts.order_by("-created", "-id")[:limit]),
+        key=lambda entry: entry.when, reverse=True,
+    )
+    return list(itertools.islice(merged, limit)), total

@@ -2,7 +2,7 @@
 never change them (see sso/sp.py)."""
 from django.urls import path
 
-from sso import discovery_views, settings_views, views
+from sso import audit_views, discovery_views, settings_views, views
 
 urlpatterns = [
     path("login/", discovery_views.tenant_login, name="login"),
@@ -13,5 +13,7 @@ urlpatterns = [
     path("sso/test/<str:reference>/", views.test_result, name="sso_test_result"),
     path("sso/settings/", settings_views.sso_settings, name="sso_settings"),
     path("sso/attempts/<str:reference>/", settings_views.sign_in_attempt_detail, name="sso_attempt"),
+    path("account/audit-log/", audit_views.audit_log, name="audit_log"),
+    path("account/audit-log.csv", audit_views.audit_log_csv, name="audit_log_csv"),
     path("api/me", views.api_me, name="api_me"),
 ]

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
@@ -27,17 +28,21 @@ from django.views.decorators.http import require_POST
 from provisioning.errors import ProvisioningError
 from provisioning.forms import RejectionForm
 from provisioning.models import AccessLevel
-from provisioning.selectors import client_admin_emails
+from provisioning.selectors import audit_data_words, change_words, client_admin_emails, waiting_room_member_exists
 from provisioning.types import BulkDecision
 from support.models import NewUserRequest, SetupLink
 from support.services import (
+    APPROVAL_UNDO_WINDOW,
+    new_user_request_approval_undo,
     new_user_request_approve,
+    new_user_request_preview,
     new_user_request_reject,
     new_user_requests_approve,
     new_user_requests_reject,
     setup_link_create,
 )
 from tenants.admin import TenantFilter
+from tenants.audit import audit_action_phrase
 from tenants.models import AuditEvent, Tenant
 from tenants.selectors import email_domains_of
 
@@ -105,7 +110,8 @@ def _report(request: HttpRequest, outcome: BulkDecision, verb: str) -> None:
 
 @admin.register(NewUserRequest)
 class NewUserRequestAdmin(admin.ModelAdmin):
-    list_display = ("email", "tenant_name", "access_asked_for", "status_badge", "age")
+    list_display = ("email", "tenant_name", "access_asked_for", "requested_by", "waiting_since", "signed_in_already",
+                    "status_badge")
     list_display_links = ("email",)
     list_filter = (StatusFilter, TenantFilter, AgeFilter)
     search_fields = ("email",)
@@ -145,13 +151,19 @@ class NewUserRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: NewUserRequest) -> str:
-        colours = {"pending": "#9a6700", "approved": "#1d7a46", "rejected": "#b42318"}
+        colours = {"pending": "#9a6700", "approved": "#1d7a46", "rejected": "#b42318", "withdrawn": "#5b6675"}
         return format_html('<strong style="color:{}">{}</strong>', colours.get(obj.status, "inherit"),
                            obj.get_status_display())
 
-    @admin.display(description="Age", ordering="created")
-    def age(self, obj: NewUserRequest) -> str:
-        return f"{timesince(obj.created)} ago"
+    @admin.display(description="Waiting since", ordering="created")
+    def waiting_since(self, obj: NewUserRequest) -> str:
+        return format_html('{}<br><span class="quiet">{} ago</span>', date_format(obj.created, "DATETIME_FORMAT"),
+                           timesince(obj.created))
+
+    @admin.display(description="Signed in already")
+    def signed_in_already(self, obj: NewUserRequest) -> str:
+        waiting = waiting_room_member_exists(tenant=obj.tenant, email=obj.email)
+        return "Yes, in the Waiting Room" if waiting else "No"
 
     @admin.display(description="Requested by")
     def requested_by(self, obj: NewUserRequest) -> str:
@@ -166,14 +178,16 @@ class NewUserRequestAdmin(admin.ModelAdmin):
     def decision_summary(self, obj: NewUserRequest) -> str:
         if obj.status == NewUserRequest.Status.PENDING:
             return "Not decided yet."
-        if obj.status == NewUserRequest.Status.REJECTED:
-            return "Nothing: the request was rejected."
+        if obj.status in (NewUserRequest.Status.REJECTED, NewUserRequest.Status.WITHDRAWN):
+            return f"Nothing: the request was {obj.get_status_display().lower()}."
         data = obj.decision_changes or {}
         rows = []
         if data.get("user_created"):
             rows.append(("User account", "created (the person had never signed in)"))
-        for name, (before, after) in (data.get("changes") or {}).items():
-            rows.append((name.replace("_", " ").capitalize(), f"{before or '—'} → {after or '—'}"))
+        names = {p.get("code"): p.get("name") for p in obj.properties if p.get("code")}
+        for line in change_words(data.get("changes") or {}, property_names=names):
+            field, _, words = line.partition(": ")
+            rows.append((field, words))
         if data.get("properties_missing"):
             rows.append(("Not granted", "no longer exist: " + ", ".join(data["properties_missing"])))
         if not rows:
@@ -183,10 +197,13 @@ class NewUserRequestAdmin(admin.ModelAdmin):
     @admin.display(description="Audit trail")
     def audit_trail(self, obj: NewUserRequest) -> str:
         events = AuditEvent.objects.filter(tenant=obj.tenant, target__iexact=obj.email).order_by("created", "id")
-        rows = [(f"{e.created:%Y-%m-%d %H:%M:%S} UTC", e.actor, e.action) for e in events[:50]]
+        names = {p.get("code"): p.get("name") for p in obj.properties if p.get("code")}
+        rows = [(date_format(e.created, "DATETIME_FORMAT"), audit_action_phrase(e.action), e.actor.split(":", 1)[-1],
+                 audit_data_words(e.data, property_names=names)) for e in events[:50]]
         if not rows:
             return "—"
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} · {} · <code>{}</code></li>", rows))
+        return format_html("<ul>{}</ul>", format_html_join(
+            "", "<li>{} · <strong>{}</strong> by {}<br><span class=\"quiet\">{}</span></li>", rows))
 
     # -- permissions: requests are made on tenant hosts and only decided here ---------------
 
@@ -195,6 +212,10 @@ class NewUserRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: NewUserRequest | None = None) -> bool:
         return False  # the queue is the record of who asked for what
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        return super().changelist_view(request, {**(extra_context or {}),
+                                                 "title": "Support inbox: New User requests"})
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
         extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
@@ -206,8 +227,10 @@ class NewUserRequestAdmin(admin.ModelAdmin):
     def get_urls(self):
         urls = super().get_urls()
         own = [
-            path("<int:pk>/approve/", self.admin_site.admin_view(require_POST(self.approve_view)),
+            path("<int:pk>/approve/", self.admin_site.admin_view(self.approve_view),
                  name="support_newuserrequest_approve"),
+            path("<int:pk>/undo/", self.admin_site.admin_view(require_POST(self.undo_view)),
+                 name="support_newuserrequest_undo"),
             path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
                  name="support_newuserrequest_reject"),
         ]
@@ -220,13 +243,41 @@ class NewUserRequestAdmin(admin.ModelAdmin):
         row = get_object_or_404(NewUserRequest, pk=pk)
         if not self.has_change_permission(request, row):
             return HttpResponse(status=403)
+        if request.method != "POST":  # the confirmation: what approving changes, in words
+            return TemplateResponse(request, "support/admin/approve_request.html", {
+                **self.admin_site.each_context(request), "opts": self.model._meta, "original": row,
+                "title": f"Approve the request for {row.email}?",
+                "changes": new_user_request_preview(new_user_request=row) if row.status == "pending" else [],
+                "cancel_url": self._change_url(pk),
+            })
         try:
             new_user_request_approve(new_user_request=row, actor=request.user)
         except ProvisioningError as exc:
             messages.error(request, f"Not approved: {exc.message}")
         else:
-            messages.success(request, f"Approved: {row.email} can now sign in to {row.tenant.name}.")
+            minutes = int(APPROVAL_UNDO_WINDOW.total_seconds() // 60)
+            messages.success(request, f"Approved: {row.email} can now sign in to {row.tenant.name}. "
+                                      f"Made a mistake? Undo approval is on this page for {minutes} minutes.")
         return HttpResponseRedirect(self._change_url(pk))
+
+    def undo_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        row = get_object_or_404(NewUserRequest, pk=pk)
+        if not self.has_change_permission(request, row):
+            return HttpResponse(status=403)
+        try:
+            new_user_request_approval_undo(new_user_request=row, actor=request.user)
+        except ProvisioningError as exc:
+            messages.error(request, f"Not undone: {exc.message}")
+        else:
+            messages.success(request, f"Approval undone: {row.email}'s access is as it was before, and the request "
+                                      "is pending again. They have been e-mailed.")
+        return HttpResponseRedirect(self._change_url(pk))
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        original = context.get("original")
+        context["can_undo"] = bool(original and original.status == "approved" and original.decided_at
+                                   and original.decided_at >= timezone.now() - APPROVAL_UNDO_WINDOW)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         row = get_object_or_404(NewUserRequest, pk=pk)
@@ -258,10 +309,20 @@ class NewUserRequestAdmin(admin.ModelAdmin):
 
     # -- bulk actions ------------------------------------------------------------------------
 
-    @admin.action(description="Approve selected New User requests", permissions=["change"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> None:
-        ids = list(queryset.order_by("created").values_list("pk", flat=True))
-        _report(request, new_user_requests_approve(request_ids=ids, actor=request.user), "Approved")
+    @admin.action(description="Approve selected New User requests…", permissions=["change"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> HttpResponse | None:
+        rows = list(queryset.select_related("tenant").order_by("created"))
+        if "apply" in request.POST:
+            _report(request, new_user_requests_approve(request_ids=[r.pk for r in rows], actor=request.user),
+                    "Approved")
+            return None
+        return TemplateResponse(request, "support/admin/approve_requests.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"Approve {len(rows)} New User request{'s' if len(rows) != 1 else ''}?",
+            "rows": [(r, new_user_request_preview(new_user_request=r) if r.status == "pending" else []) for r in rows],
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "cancel_url": reverse("admin:support_newuserrequest_changelist"),
+        })
 
     @admin.action(description="Reject selected New User requests…", permissions=["change"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> HttpResponse | None:

@@ -23,6 +23,7 @@ class NewUserRequest(models.Model):
         PENDING = "pending", "Pending"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="new_user_requests")
     email = models.EmailField()

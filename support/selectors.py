@@ -52,3 +52,8 @@ def setup_link_usable(*, tenant: Tenant, token: str, lock: bool = False) -> Setu
     if link.expires_at <= timezone.now():
         raise SetupLinkExpired(f"This set-up link expired on {link.expires_at:%-d %b %Y at %H:%M} UTC. {_ASK_SUPPORT}")
     return link
+
+
+def new_user_requests_pending_count() -> int:
+    """For the admin index: how many New User requests wait for support, across all tenants."""
+    return NewUserRequest.objects.filter(status=NewUserRequest.Status.PENDING).count()

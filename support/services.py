@@ -14,20 +14,33 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from outbox.models import OutboundEmail
 from outbox.services import email_queue
-from provisioning.errors import AlreadyDecided, NotAllowed, ProvisioningError
+from provisioning.errors import AlreadyAsked, AlreadyDecided, NotAllowed, ProvisioningError, problems_raise
 from provisioning.models import AccessLevel, Membership, Property
-from provisioning.selectors import level_sees_all_properties, member_can_request_users, tenant_sign_on_url
+from provisioning.selectors import (
+    ACCESS_ASK_INTERVAL,
+    access_ask_last,
+    level_sees_all_properties,
+    member_can_manage_team,
+    member_can_request_users,
+    property_manager_emails,
+    tenant_sign_on_url,
+    tenant_url,
+)
 from provisioning.services import (
     _check_may_grant,
+    _collect,
     _email_access_granted,
     _level_require,
     _membership_apply,
@@ -124,6 +137,45 @@ def setup_link_redeem(*, tenant: Tenant, token: str) -> AbstractBaseUser:
 
 # --- New User requests --------------------------------------------------------------------------
 
+def new_user_request_check(
+    *, tenant: Tenant, requester: AbstractBaseUser, email: str | None, first_name: str | None,
+    last_name: str | None, access_level: AccessLevel | str | None, properties: Sequence[Property] | None,
+) -> tuple[str, AccessLevel]:
+    """Every problem with a New User request at once (raised together as Problems); the normalized
+    e-mail and the access level when there is none. None for a value means "the form reported
+    it already": its check is skipped."""
+    if not member_can_request_users(user=requester):
+        raise NotAllowed("Your access level doesn't allow requesting new users.")
+    problems: list[ProvisioningError] = []
+    checked_email = _collect(problems, lambda: _request_email_check(tenant=tenant, email=email)) \
+        if email is not None else None
+    if first_name is not None and not first_name.strip():
+        problems.append(ProvisioningError("Enter a first name.", field="first_name"))
+    if last_name is not None and not last_name.strip():
+        problems.append(ProvisioningError("Enter a surname.", field="last_name"))
+    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    if properties is not None and not list(properties):
+        problems.append(ProvisioningError("Choose at least one property.", field="properties"))
+    elif properties is not None and level is not None:
+        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=list(properties)))
+    elif level is not None:
+        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=[]))
+    problems_raise(problems)
+    return checked_email, level
+
+
+def _request_email_check(*, tenant: Tenant, email: str) -> str:
+    email = email_validate_for_tenant(tenant=tenant, email=email)
+    existing = Membership.objects.filter(Q(user__username=email) | Q(user__email__iexact=email)).first()
+    if existing is not None and existing.state == Membership.State.ACTIVE and existing.user.is_active:
+        raise ProvisioningError(
+            f"{email} already has access. A Client Administrator can change it on Team Members.", field="email"
+        )
+    if NewUserRequest.objects.filter(tenant=tenant, email__iexact=email, status=NewUserRequest.Status.PENDING).exists():
+        raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email")
+    return email
+
+
 def new_user_request_create(
     *,
     tenant: Tenant,
@@ -140,26 +192,11 @@ def new_user_request_create(
     The person may never have signed in (pre-provisioning) or be in the Waiting Room already.
     Support staff are e-mailed once the request is committed.
     """
-    if not member_can_request_users(user=requester):
-        raise NotAllowed("Your access level doesn't allow requesting new users.")
-    email = email_validate_for_tenant(tenant=tenant, email=email)
+    email, level = new_user_request_check(tenant=tenant, requester=requester, email=email, first_name=first_name,
+                                          last_name=last_name, access_level=access_level, properties=properties)
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
-    if not first_name:
-        raise ProvisioningError("Enter a first name.", field="first_name")
-    if not last_name:
-        raise ProvisioningError("Enter a surname.", field="last_name")
-    level = _level_require(access_level)
     properties = list(properties)
-    if not properties:
-        raise ProvisioningError("Choose at least one property.", field="properties")
-    _check_may_grant(actor=requester, access_level=level, properties=properties)
     existing = Membership.objects.filter(Q(user__username=email) | Q(user__email__iexact=email)).first()
-    if existing is not None and existing.state == Membership.State.ACTIVE and existing.user.is_active:
-        raise ProvisioningError(
-            f"{email} already has access. A Client Administrator can change it on Team Members.", field="email"
-        )
-    if NewUserRequest.objects.filter(tenant=tenant, email__iexact=email, status=NewUserRequest.Status.PENDING).exists():
-        raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email")
     requested: list[RequestedProperty] = [{"id": p.pk, "name": p.name, "code": p.code} for p in properties]
     requester_name = requester.get_full_name() if hasattr(requester, "get_full_name") else ""
     try:
@@ -184,6 +221,14 @@ def new_user_request_create(
     except IntegrityError as exc:  # the partial unique index: a concurrent request for the same e-mail
         raise ProvisioningError(f"A request for {email} is already waiting for support.", field="email") from exc
     return row
+
+
+def _manage_url(row: NewUserRequest) -> str:
+    """The Manage page of the (first) property the request was for, where a corrected one is sent."""
+    code = next((p.get("code") for p in row.properties if p.get("code")), None)
+    path = (reverse("property_manage", args=[code], urlconf="portal.urls_tenant") if code
+            else reverse("home", urlconf="portal.urls_tenant"))
+    return tenant_url(tenant=row.tenant, path=path)
 
 
 def _admin_url(row: NewUserRequest) -> str:
@@ -270,7 +315,8 @@ def new_user_request_reject(*, new_user_request: NewUserRequest | int, actor: Ac
             tenant=row.tenant, kind="new_user_request.rejected", to=[row.requested_by_email],
             template="new_user_request_rejected",
             context={"request": row, "access_level_label": AccessLevel(row.access_level).label
-                     if AccessLevel.parse(row.access_level) else row.access_level},
+                     if AccessLevel.parse(row.access_level) else row.access_level,
+                     "manage_url": _manage_url(row)},
             dedupe_key=f"new_user_request:{row.pk}:rejected:requester",
         )
     return row
@@ -302,3 +348,157 @@ def new_user_requests_reject(*, request_ids: Iterable[int], actor: Actor, reason
         except ProvisioningError as exc:
             skipped[request_id] = exc.message
     return BulkDecision(decided=decided, skipped=skipped)
+
+
+# --- The Waiting Room ------------------------------------------------------------------------------
+
+def waiting_room_access_ask(*, tenant: Tenant, user: AbstractBaseUser) -> list[str]:
+    """A Waiting Room visitor's "Ask for access": e-mail the tenant's property managers (or its
+    Client Administrators where it has none) who is waiting, with a link that files the New User
+    request pre-filled. Once per person per ACCESS_ASK_INTERVAL; returns who was e-mailed.
+    """
+    email = email_normalize(user.email or user.get_username())
+    with transaction.atomic():
+        # The lock makes two quick presses one: the second sees the first one's audit record.
+        membership = Membership.objects.select_for_update().filter(user=user).first()
+        if membership is None or membership.state != Membership.State.WAITING_ROOM or not user.is_active:
+            raise NotAllowed("Only people in the Waiting Room can ask for access.")
+        last = access_ask_last(tenant=tenant, email=email)
+        if last is not None and last.created > timezone.now() - ACCESS_ASK_INTERVAL:
+            again = timezone.localtime(last.created + ACCESS_ASK_INTERVAL)
+            raise AlreadyAsked(
+                f"You asked already, at {timezone.localtime(last.created):%H:%M}; we e-mailed "
+                f"{_people(len(last.data.get('notified', [])))} then. You can ask again after {again:%H:%M}."
+            )
+        recipients = property_manager_emails(tenant=tenant)
+        if not recipients:
+            raise ProvisioningError(
+                f"Nobody at {tenant.name} can give access yet. Ask Portico support for help.")
+        audit_record(actor=user, action="waiting_room.access_ask", tenant=tenant, target=email,
+                     data={"notified": recipients})
+        email_queue(
+            tenant=tenant, kind="waiting_room.access_ask", to=recipients, template="access_asked",
+            context={"person_name": user.get_full_name() or email, "email": email,
+                     "since": membership.created,
+                     "request_url": tenant_url(tenant=tenant, path=reverse("waiting_member_request", args=[membership.pk], urlconf="portal.urls_tenant"))},
+        )
+    return recipients
+
+
+def _people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"
+
+
+def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: AbstractBaseUser) -> NewUserRequest:
+    """The requester (or a Client Administrator of the tenant) takes back a request support has
+    not decided yet; nobody's access changes."""
+    with transaction.atomic():
+        row = NewUserRequest.objects.select_for_update().filter(pk=request_id, tenant=tenant).first()
+        if row is None:
+            raise ProvisioningError("No such New User request.")
+        if row.requested_by_user_id != actor.pk and not member_can_manage_team(user=actor):
+            raise NotAllowed("Only whoever sent the request, or a Client Administrator, can withdraw it.")
+        if row.status != NewUserRequest.Status.PENDING:
+            raise AlreadyDecided(f"The request for {row.email} was {row.get_status_display().lower()} already.")
+        row.status = NewUserRequest.Status.WITHDRAWN
+        row.decided_at = timezone.now()
+        row.decided_by_label = actor_label(actor)
+        row.save(update_fields=["status", "decided_at", "decided_by_label"])
+        audit_record(actor=actor, action="new_user_request.withdraw", tenant=tenant, target=row.email,
+                     data={"request_id": row.pk})
+    return row
+
+
+# How long support staff may undo an approval made by mistake.
+APPROVAL_UNDO_WINDOW = timezone.timedelta(minutes=15)
+
+
+def new_user_request_approval_undo(*, new_user_request: NewUserRequest | int, actor: Actor) -> NewUserRequest:
+    """Undo an approval within APPROVAL_UNDO_WINDOW: put the person's access back as it was
+    before (from the decision's recorded changes), put the request back in the queue as pending,
+    and tell the person that the access they were e-mailed about is not theirs after all."""
+    _staff_require(actor)
+    request_id = new_user_request if isinstance(new_user_request, int) else new_user_request.pk
+    with transaction.atomic():
+        row = NewUserRequest.objects.select_for_update(of=("self",)).select_related("tenant").filter(
+            pk=request_id).first()
+        if row is None:
+            raise ProvisioningError(f"New User request #{request_id} does not exist.")
+        if row.status != NewUserRequest.Status.APPROVED:
+            raise AlreadyDecided(f"The request for {row.email} is {row.get_status_display().lower()}, not approved.")
+        if row.decided_at is None or row.decided_at < timezone.now() - APPROVAL_UNDO_WINDOW:
+            minutes = int(APPROVAL_UNDO_WINDOW.total_seconds() // 60)
+            raise ProvisioningError(f"An approval can be undone for {minutes} minutes only. Remove the person's "
+                                    "access instead (the tenant's Client Administrator, on Team Members).")
+        decision = row.decision_changes or {}
+        tenant = row.tenant
+        with schema_context(tenant.schema_name):
+            membership = (Membership.objects.select_for_update().select_related("user")
+                          .filter(user__username=email_normalize(row.email)).first())
+            if membership is not None:
+                _membership_restore(membership, decision)
+        previous = {"decided_by": row.decided_by_label, "decided_at": row.decided_at.isoformat()}
+        row.status = NewUserRequest.Status.PENDING
+        row.decided_by, row.decided_by_label, row.decided_at, row.decision_changes = None, "", None, {}
+        row.save(update_fields=["status", "decided_by", "decided_by_label", "decided_at", "decision_changes"])
+        # A second approval must e-mail again: free the keys the first one's e-mails took.
+        OutboundEmail.objects.filter(dedupe_key__startswith=f"new_user_request:{row.pk}:approved").update(
+            dedupe_key=None)
+        audit_record(actor=actor, action="new_user_request.undo", tenant=tenant, target=row.email,
+                     data={"request_id": row.pk, "undone": decision.get("changes", {}), **previous})
+        email_queue(tenant=tenant, kind="new_user_request.undone", to=[row.email], template="approval_undone",
+                    context={"first_name": row.first_name})
+    return row
+
+
+def _membership_restore(membership: Membership, decision: dict) -> None:
+    """Put a membership back as it was before an approval changed it (call in the tenant's schema)."""
+    changes = decision.get("changes") or {}
+    user = membership.user
+    if decision.get("user_created") and membership.last_sso_at is None:
+        user.delete()  # the approval created this never-used account; nothing else refers to it
+        return
+    if "state" in changes:
+        membership.state = changes["state"][0] or Membership.State.WAITING_ROOM
+    if "access_level" in changes:
+        membership.access_level = changes["access_level"][0] or ""
+    if "properties" in changes:
+        membership.properties.set(list(Property.objects.filter(code__in=changes["properties"][0])))
+    membership.save()
+    if "user_active" in changes:
+        get_user_model().objects.filter(pk=user.pk).update(is_active=bool(changes["user_active"][0]))
+
+
+def new_user_request_preview(*, new_user_request: NewUserRequest) -> list[str]:
+    """What approving would change, in words, for the confirmation page (reads the tenant's schema)."""
+    row = new_user_request
+    level = AccessLevel.parse(row.access_level)
+    wanted = [p.get("name") or p.get("code") for p in row.properties]
+    with schema_context(row.tenant.schema_name):
+        membership = (Membership.objects.select_related("user").prefetch_related("properties")
+                      .filter(user__username=email_normalize(row.email)).first())
+        existing = {p.code for p in Property.objects.filter(code__in=[p.get("code") for p in row.properties])}
+    label = level.label if level else row.access_level
+    lines = []
+    if membership is None:
+        lines.append(f"A Portico account is created for {row.first_name} {row.last_name} ({row.email}); "
+                     "they have not signed in yet.")
+    elif membership.state == Membership.State.WAITING_ROOM:
+        lines.append(f"{row.email} leaves the Waiting Room (waiting since "
+                     f"{timezone.localtime(membership.created):%-d %b %Y, %H:%M %Z}).")
+    elif membership.state == Membership.State.DISABLED:
+        lines.append(f"{row.email} gets access again (it had been removed).")
+    if membership is not None and membership.state == Membership.State.ACTIVE and AccessLevel.rank(
+            membership.access_level) > AccessLevel.rank(row.access_level):
+        lines.append(f"They keep their higher {membership.get_access_level_display()} access.")
+    else:
+        lines.append(f"They get {label} access.")
+    found = [p.get("name") or p.get("code") for p in row.properties if p.get("code") in existing]
+    missing = [name for name in wanted if name not in found]
+    if found:
+        lines.append(f"They get access to {', '.join(found)}.")
+    if missing:
+        lines.append(f"Not granted, no longer in {row.tenant.name}: {', '.join(missing)}.")
+    lines.append(f"{row.email} and {row.requested_by_email} are e-mailed. You can undo this for "
+                 f"{int(APPROVAL_UNDO_WINDOW.total_seconds() // 60)} minutes.")
+    return lines

@@ -1,6 +1,8 @@
 """A Property Manager asks for a new user: sign in → the property's Manage page → New User form."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -34,10 +36,19 @@ def test_property_manager_requests_a_new_user_from_the_manage_page(journey, nort
     page.get_by_label("Surname").fill("Technician")
     page.get_by_label("Access level").select_option(label="Technician")
     page.get_by_role("button", name="Send request").click()
+    # Every problem at once, in a summary that takes the focus and links to each field.
     email_field = page.locator(".field", has=page.get_by_label("Email address"))
     expect(email_field.locator(".errorlist")).to_contain_text(f"Use an address ending in @{northwind.domain}")
-    expect(page.get_by_role("alert")).to_contain_text("correct the fields marked below")
+    summary = page.get_by_role("alert").filter(has_text="There is a problem")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link", name=re.compile(f"Use an address ending in @{northwind.domain}"))).to_be_visible()
     expect(page.get_by_label("First name")).to_have_value("Tom")
+    page.get_by_label("Harbour View Apartments").uncheck()
+    page.get_by_role("button", name="Send request").click()
+    expect(summary.get_by_role("link")).to_have_count(2)
+    summary.get_by_role("link", name="Choose at least one property.").click()
+    expect(page.get_by_label("Harbour View Apartments")).to_be_focused()
+    page.get_by_label("Harbour View Apartments").check()
     journey.shot(page, "03-validation-error")
     journey.phone_shot(page, "03-validation-error")
 

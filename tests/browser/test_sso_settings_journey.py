@@ -72,8 +72,10 @@ def test_client_admin_connects_the_identity_provider_and_tests_sign_in(
     page.wait_for_url(server.tenant(fabrikam.tenant, "/sso/settings/"))
     expect(page.get_by_role("heading", name="Single sign-on", exact=True)).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("you are a Client Administrator of Fabrikam Residential")
-    expect(page.get_by_role("navigation").get_by_role("link", name="Single sign-on")).to_have_attribute(
-        "aria-current", "page")
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Manage Account")).to_have_attribute(
+        "aria-current", "true")
+    expect(page.get_by_role("navigation", name="Manage Account").get_by_role("link", name="Single Sign-on")
+           ).to_have_attribute("aria-current", "page")
     expect(page.locator("#idp")).to_contain_text("Not connected yet")
     journey.shot(page, "04-settings-not-connected")
 
@@ -141,6 +143,6 @@ def test_client_admin_connects_the_identity_provider_and_tests_sign_in(
     journey.phone_shot(page, "11-settings-recent-attempts")
     attempts.get_by_role("link", name=re.compile("certificate Portico does not trust")).click()
     expect(page.get_by_role("heading", name=re.compile("^Sign-in attempt"))).to_be_visible()
-    expect(page.get_by_role("navigation").get_by_role("link", name="Single sign-on")).to_have_attribute(
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Manage Account")).to_have_attribute(
         "aria-current", "true")
     journey.shot(page, "12-attempt-detail")

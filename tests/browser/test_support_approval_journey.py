@@ -48,17 +48,29 @@ def test_support_approves_a_request_in_admin_and_the_new_user_signs_in_to_the_po
     # Support staff: Django admin on the central host, the request queue, approve.
     staff = journey.page(viewport={"width": 1600, "height": 900})
     admin_sign_in(staff, server, support_staff)
-    staff.get_by_role("link", name="New user requests").first.click()
+    inbox = staff.locator("#support-inbox")
+    expect(inbox).to_contain_text("New User request")
+    expect(inbox).to_contain_text("waiting for a decision")
+    journey.shot(staff, "02-admin-index-inbox")
+    inbox.get_by_role("link").click()
+    expect(staff.get_by_role("heading", name="Support inbox: New User requests")).to_be_visible()
     by_status = staff.locator('#changelist-filter details[data-filter-title="status"]')
     expect(by_status.locator("li.selected")).to_have_text("Pending")  # the queue opens on what waits
     row = staff.get_by_role("row").filter(has_text=newcomer)
     expect(row).to_contain_text("Pending")
     expect(row).to_contain_text("Harbour View Apartments")
     expect(row).to_contain_text("Technician")
+    expect(row).to_contain_text("Pete Manager")
+    expect(row).to_contain_text("Yes, in the Waiting Room")
     journey.shot(staff, "02-admin-request-queue")
     row.get_by_role("checkbox").check()
-    staff.get_by_role("combobox", name="Action").select_option(label="Approve selected New User requests")
+    staff.get_by_role("combobox", name="Action").select_option(label="Approve selected New User requests…")
     staff.get_by_role("button", name="Go").click()
+    # The confirmation says in words what approving changes.
+    expect(staff.get_by_text(f"{newcomer} leaves the Waiting Room", exact=False)).to_be_visible()
+    expect(staff.get_by_text("They get Technician access.")).to_be_visible()
+    journey.shot(staff, "02-admin-approve-confirmation")
+    staff.get_by_role("button", name="Approve 1 request").click()
     expect(staff.locator(".messagelist")).to_contain_text("Approved 1 request")
     expect(row).to_have_count(0)  # gone from the pending queue
     by_status.get_by_role("link", name="Approved").click()
@@ -67,6 +79,11 @@ def test_support_approves_a_request_in_admin_and_the_new_user_signs_in_to_the_po
     by_status.get_by_role("link", name="All").click()
     expect(by_status.locator("li.selected")).to_have_text("All")
     expect(row).to_contain_text("Approved")
+    row.get_by_role("link", name=newcomer).click()
+    expect(staff.get_by_role("button", name="Undo approval")).to_be_visible()
+    expect(staff.locator(".field-decision_summary")).to_contain_text("Waiting Room → Active")
+    expect(staff.locator(".field-audit_trail")).to_contain_text("New User request approved")
+    journey.shot(staff, "03-admin-request-decided")
 
     # The worker sends the e-mails: to the new user (with the sign-on URL) and to the requester.
     granted = smtp_sink.wait_for(newcomer)

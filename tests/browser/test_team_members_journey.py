@@ -20,7 +20,11 @@ def test_client_admin_adds_a_team_member_changes_their_access_and_removes_them(j
 
     sign_in_with_sso(page, journey.server, northwind, admin, first_name="Carla", last_name="Admin")
     expect(page.get_by_text("You have Client Administrator access")).to_be_visible()
-    page.get_by_role("navigation").get_by_role("link", name="Team Members").click()
+    # As the set-up guides say: Manage Account → Team Members.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Manage Account").click()
+    expect(page.get_by_role("heading", name="Manage Account", exact=True)).to_be_visible()
+    journey.shot(page, "00-manage-account")
+    page.locator("main").get_by_role("link", name="Team Members").first.click()
     expect(page.get_by_role("heading", name="Team Members", exact=True)).to_be_visible()
 
     # Add: takes effect at their first sign-in, no support approval needed.
@@ -57,7 +61,23 @@ def test_client_admin_adds_a_team_member_changes_their_access_and_removes_them(j
     page.get_by_role("button", name="Remove access").click()
     expect(page.get_by_role("status")).to_contain_text(f"{member} no longer has access.")
     expect(row).to_contain_text("Removed")
+    expect(row).to_contain_text("No access")
+    expect(row).not_to_contain_text("Property Manager")
+    expect(row.get_by_role("link", name=f"Give access again to {member}")).to_be_visible()
     journey.shot(page, "04-member-removed")
+
+    # Find them again by name and status; their history says what happened, in words.
+    page.get_by_label("Name or e-mail").fill("mo")
+    page.get_by_label("Status").select_option(label="Removed")
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("heading", name="1 matching")).to_be_visible()
+    row.get_by_role("link", name=f"Give access again to {member}").click()
+    history = page.locator("section", has=page.get_by_role("heading", name="Access history"))
+    expect(history).to_contain_text("Access removed")
+    expect(history).to_contain_text("Access level: Technician → Property Manager")
+    expect(history).to_contain_text("Team member added")
+    journey.shot(page, "05-access-history")
+    journey.phone_shot(page, "05-access-history")
 
     with schema_context(northwind.schema):
         membership = Membership.objects.get(user__username=member)

@@ -165,3 +165,16 @@ def test_the_sweeper_sends_an_email_whose_task_was_lost(committed_db, celery_wor
     _drain()
     row.refresh_from_db()
     assert row.sent_at is not None
+
+
+def test_the_rejection_email_links_the_manage_page_of_the_property(acme, support_user,
+                                                                  django_capture_on_commit_callbacks):
+    from outbox.models import OutboundEmail
+    from support.services import new_user_request_reject
+    from tests.provisioning.factories import new_user_request_create
+
+    row = new_user_request_create()
+    new_user_request_reject(new_user_request=row, actor=support_user, reason="Wrong person")
+    sent = OutboundEmail.objects.get(kind="new_user_request.rejected")
+    assert "http://acme.localhost:8000/properties/harbour-view/manage/" in sent.body_text
+    assert 'href="http://acme.localhost:8000/properties/harbour-view/manage/"' in sent.body_html

@@ -20,16 +20,19 @@ from tests.provisioning.factories import member_create
 HOSTS = ("acme.localhost", "globex.localhost", "localhost")
 # Tenant-B URLs that show or change B's data: each gets B's real objects in its path.
 PRIVATE = {"home", "waiting_room", "property_manage", "team", "team_member", "team_member_remove", "setup_link",
-           "sso_test_result", "sso_settings", "sso_attempt", "api_me",
-           # SCIM answers bearer tokens only: a signed-in browser of A gets 401 there, on every host.
+           "sso_test_result", "sso_settings", "sso_attempt", "api_me", "audit_log", "audit_log_csv", "manage_account",
+           "new_user_request_withdraw", "property_detail", "team_member_resend", "waiting_member_request",
+           "waiting_room_ask", "scim_token_new", "scim_token_revoke",
+           # SCIM answers a bearer token of its own tenant only; a session (any tenant's) gets 401.
            "scim_users", "scim_user", "scim_groups", "scim_group", "scim_spc", "scim_schemas", "scim_schema",
-           "scim_resource_types", "scim_resource_type", "scim_unknown", "scim_token_new", "scim_token_revoke"}
+           "scim_resource_types", "scim_resource_type", "scim_unknown"}
 # Open to anyone by design (sign-in, metadata, health, support staff's admin behind its own login):
 # still probed, and still must not show B's private data.
 # Those whose path names one of B's objects (a property, attempt, token): refused on every host.
 # Membership ids are per schema, so /team/<B's id>/ on A's host can only address A's own row of that id:
 # there only B's markers are checked.
-NAMES_B_OBJECTS = {"property_manage", "setup_link", "sso_test_result", "sso_attempt", "scim_user", "scim_token_revoke"}
+NAMES_B_OBJECTS = {"property_manage", "property_detail", "setup_link", "sso_test_result", "sso_attempt",
+                   "scim_user", "scim_token_revoke"}
 PUBLIC = {"healthz", "login", "logout", "sso_login", "sso_acs", "sso_metadata", "central_home", "central_login"}
 ADMIN_NAMESPACE = "admin"
 CLEAN = {401, 403, 404, 405, 410}
@@ -57,7 +60,11 @@ def test_every_url_pattern_is_classified_for_the_isolation_matrix():
 @pytest.fixture
 def globex_private(globex, acme):
     """B's objects to aim at, and the markers that must never appear in an answer to A."""
+    from support.models import NewUserRequest
     from support.services import setup_link_create
+
+    def new_user_request_create(**fields):
+        return NewUserRequest.objects.create(**fields)
 
     member = member_create(tenant="globex", email="gina.secret@globex.example",
                            access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=("globex-tower",))
@@ -70,22 +77,33 @@ def globex_private(globex, acme):
         from scim.services import scim_token_create
 
         scim_token, _secret = scim_token_create(tenant=globex, name="globex-sync", actor="test")
+    request = new_user_request_create(tenant=globex, email="wanted.person@globex.example", first_name="Wanted",
+                                      last_name="Person", access_level=AccessLevel.TECHNICIAN,
+                                      properties=[{"id": 1, "name": "Globex Tower", "code": "globex-tower"}],
+                                      requested_by_email="gina.secret@globex.example")
     paths = {
         "home": ["/"], "waiting_room": ["/waiting-room/"], "property_manage": ["/properties/globex-tower/manage/"],
         "team": ["/team/"], "team_member": [f"/team/{membership_id}/"],
         "team_member_remove": [f"/team/{membership_id}/remove/"], "setup_link": [f"/setup/{token}/"],
         "sso_test_result": [f"/sso/test/{attempt.reference}/"], "sso_settings": ["/sso/settings/"],
         "sso_attempt": [f"/sso/attempts/{attempt.reference}/"], "api_me": ["/api/me"],
-        "scim_users": ["/scim/v2/Users"], "scim_user": [f"/scim/v2/Users/{membership_id}"],
-        "scim_groups": ["/scim/v2/Groups"], "scim_group": ["/scim/v2/Groups/1"],
-        "scim_spc": ["/scim/v2/ServiceProviderConfig"], "scim_schemas": ["/scim/v2/Schemas"],
-        "scim_schema": ["/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"],
-        "scim_resource_types": ["/scim/v2/ResourceTypes"], "scim_resource_type": ["/scim/v2/ResourceTypes/User"],
-        "scim_unknown": ["/scim/v2/Bulk"], "scim_token_new": ["/sso/settings/scim/tokens/"],
+        "audit_log": ["/account/audit-log/"], "audit_log_csv": ["/account/audit-log.csv"],
+        "manage_account": ["/account/"], "property_detail": ["/properties/globex-tower/"],
+        "new_user_request_withdraw": [f"/requests/{request.pk}/withdraw/"],
+        "team_member_resend": [f"/team/{membership_id}/resend/"],
+        "waiting_member_request": [f"/waiting/{membership_id}/request/"], "waiting_room_ask": ["/waiting-room/ask/"],
+        "scim_token_new": ["/sso/settings/scim/tokens/"],
         "scim_token_revoke": [f"/sso/settings/scim/tokens/{scim_token.pk}/revoke/"],
+        "scim_schema": ["/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"],
+        "scim_resource_type": ["/scim/v2/ResourceTypes/User"],
+        "scim_users": ["/scim/v2/Users"], "scim_user": ["/scim/v2/Users/1"], "scim_groups": ["/scim/v2/Groups"],
+        "scim_group": ["/scim/v2/Groups/1"], "scim_spc": ["/scim/v2/ServiceProviderConfig"],
+        "scim_schemas": ["/scim/v2/Schemas"], "scim_resource_types": ["/scim/v2/ResourceTypes"],
+        "scim_unknown": ["/scim/v2/Nothing"],
     }
     markers = [b"gina.secret", attempt.reference.encode(), b"globex-only diagnosis", b"Globex Tower",
-               b"first.admin@globex.example"]
+               b"first.admin@globex.example",
+               b"wanted.person@globex.example"]
     return {"paths": paths, "markers": markers, "membership_id": membership_id}
 
 

@@ -30,3 +30,17 @@ def test_a_member_without_properties_is_told_whom_to_ask(acme, as_member):
     html = as_member(user).get("/").content.decode()
     assert "You don't have access to any property yet." in html
     assert "Ask a Property Manager or your Client Administrator" in html
+
+
+def test_a_technicians_property_card_leads_to_the_property_and_its_property_managers(acme, as_member):
+    from provisioning.models import AccessLevel
+    from tests.provisioning.factories import member_create
+
+    tech = member_create(access_level=AccessLevel.TECHNICIAN, properties=("harbour-view",), first_name="Tess")
+    pm = member_create(access_level=AccessLevel.PROPERTY_MANAGER, properties=("harbour-view",), first_name="Pia",
+                       last_name="Manager")
+    client = as_member(tech)
+    assert 'href="/properties/harbour-view/"' in client.get("/").content.decode()
+    html = client.get("/properties/harbour-view/").content.decode()
+    assert "Pia Manager" in html and f"mailto:{pm.email}" in html and "Manage Harbour View" not in html
+    assert client.get("/properties/harbour-view/manage/").status_code == 403

@@ -125,7 +125,9 @@ def test_another_tenants_client_administrator_cannot_reach_this_tenants_members(
     assert response.status_code == 404 or acme_pm.email not in response.content.decode()
 
 
-def test_the_home_page_tells_a_client_administrator_who_waits_in_the_waiting_room(acme, acme_ca, acme_waiting,
-                                                                                 acme_pm, as_member):
-    assert "1 person is waiting in the Waiting Room" in as_member(acme_ca).get("/").content.decode()
-    assert "waiting in the Waiting Room" not in as_member(acme_pm).get("/").content.decode()
+def test_the_home_page_tells_client_administrators_and_property_managers_who_waits(acme, acme_ca, acme_waiting,
+                                                                                 acme_pm, acme_tech, as_member):
+    for user in (acme_ca, acme_pm):
+        html = as_member(user).get("/").content.decode()
+        assert "Waiting for access (1)" in html and acme_waiting.email in html and "Waiting since" in html
+    assert "Waiting for access" not in as_member(acme_tech).get("/").content.decode()

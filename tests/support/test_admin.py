@@ -74,7 +74,7 @@ def test_approving_one_request_grants_its_access_in_the_tenant_schema_and_queues
     page = support_client.get(f"{CHANGELIST}{row.pk}/change/").content.decode()
     assert "Approved" in page and "support:ana@portico.example" in page
     assert "created (the person had never signed in)" in page
-    assert "new_user_request.approve" in page  # audit trail
+    assert "New User request approved" in page and "new_user_request.approve" not in page  # audit trail in words
     assert "Reject…" not in page
 
 
@@ -116,7 +116,11 @@ def test_bulk_approve_decides_each_selected_request(acme, globex, support_client
     rows = [new_user_request_create(email=f"bulk.{i}@acme.example") for i in range(2)]
     rows.append(new_user_request_create(tenant="globex", email="bulk.g@globex.example",
                                         properties=("globex-tower",)))
-    response = support_client.post(CHANGELIST, {"action": "approve_selected",
+    confirm = support_client.post(CHANGELIST, {"action": "approve_selected", "_selected_action": [r.pk for r in rows]})
+    assert "Approve 3 requests" in confirm.content.decode() and "They get Technician access." in confirm.content.decode()
+    assert set(NewUserRequest.objects.filter(pk__in=[r.pk for r in rows]).values_list("status", flat=True)) == {
+        "pending"}  # the confirmation changes nothing
+    response = support_client.post(CHANGELIST, {"action": "approve_selected", "apply": "1",
                                                 "_selected_action": [r.pk for r in rows]}, follow=True)
     assert "Approved 3 requests." in response.content.decode()
     assert set(NewUserRequest.objects.filter(pk__in=[r.pk for r in rows]).values_list("status", flat=True)) == {
@@ -150,7 +154,8 @@ def test_a_decided_request_is_not_decided_again(acme, support_client):
     row.refresh_from_db()
     assert row.status == NewUserRequest.Status.REJECTED
     assert membership_find("once@acme.example") is None
-    bulk = support_client.post(CHANGELIST, {"action": "approve_selected", "_selected_action": [row.pk]}, follow=True)
+    bulk = support_client.post(CHANGELIST, {"action": "approve_selected", "apply": "1", "_selected_action": [row.pk]},
+                               follow=True)
     assert "not approved: The request for once@acme.example was rejected already." in bulk.content.decode()
 
 
