@@ -10,6 +10,7 @@ the reference code the person sees.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,11 +31,13 @@ from sso.replay import assertion_consume
 from sso.saml_guard import SamlRejected, verify_saml_response
 from sso.services import sign_in_attempt_record
 from sso.sp import SpEndpoints
+from sso.sp_keys import SpKeyUnreadable, sp_decryption_keys
 from sso.types import RejectCode, ResponseSeen, VerifiedResponse
 from tenants.addresses import InvalidAddress, domain_canonical, email_canonical
 from tenants.models import Tenant
 from tenants.selectors import email_domains_of
 
+logger = logging.getLogger("portico.sso")
 
 @dataclass(frozen=True)
 class SsoIdentity:
@@ -192,6 +195,8 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
             sp_entity_id=context.endpoints.entity_id, acs_url=context.endpoints.acs_url, now=now,
             clock_skew=timedelta(seconds=settings.PORTICO_SAML_CLOCK_SKEW_SECONDS), max_bytes=max_bytes,
             max_lifetime=timedelta(seconds=settings.PORTICO_SAML_MAX_ASSERTION_LIFETIME_SECONDS),
+            decryption_keys=lambda: _decryption_keys(context.tenant),
+            require_encryption=idp.require_encrypted_assertions,
         )
     except SamlRejected as exc:
         seen = exc.seen
@@ -209,6 +214,16 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
     if is_test:
         return _test_succeeded(context, verified, identity)
     return _sign_in(context, form, verified, identity, seen)
+
+
+def _decryption_keys(tenant: Tenant) -> list[bytes]:
+    """The tenant's live SP private keys, read only when a response is encrypted."""
+    try:
+        return [key.private_key_pem for key in sp_decryption_keys(tenant=tenant)]
+    except SpKeyUnreadable:
+        # The refusal says Portico holds no readable key; the operator's log says why.
+        logger.error("SP private key of tenant %s cannot be decrypted with PORTICO_KEY_ENCRYPTION_KEYS", tenant.slug)
+        return []
 
 
 def acs_policy_check(

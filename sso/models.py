@@ -52,6 +52,14 @@ class IdentityProvider(models.Model):
         "Only the tenant's email domains", default=True,
         help_text="Reject sign-ins whose email is outside this tenant's email domains.",
     )
+    require_encrypted_assertions = models.BooleanField(
+        "Require encrypted assertions", default=False,
+        help_text="Refuse assertions the IdP did not encrypt to Portico's certificate (Entra: Token encryption).",
+    )
+    sign_authn_requests = models.BooleanField(
+        "Sign authentication requests", default=False,
+        help_text="Sign each AuthnRequest with Portico's key (Entra: Require verification certificates).",
+    )
     attribute_mapping = models.JSONField(default=default_attribute_mapping)
     group_access_levels = models.JSONField(
         default=dict, blank=True, help_text='Groups claim value → access level, e.g. {"<group id>": "technician"}'

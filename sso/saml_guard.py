@@ -12,6 +12,13 @@ admin can act on.
 The identity Portico uses is read only from the element that signxml returns as
 signed (`VerifyResult.signed_xml`), after checking that those signed bytes are
 exactly the one Assertion (or the Response holding it) in the document.
+
+An EncryptedAssertion (sso.xmlenc) keeps that property: a Response signature is
+verified over the document as posted (it covers the ciphertext), and the
+ciphertext decrypted is the one inside the element signxml returned as signed;
+an Assertion signature is verified over the decrypted plaintext as its own
+document. Either way the decrypted assertion then passes the same checks as a
+plain one, and it must be signed by one of the two routes.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import binascii
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 
 import cryptography.exceptions
@@ -37,6 +44,7 @@ from signxml import (
 from signxml.exceptions import InvalidDigest, SignXMLException
 
 from sso.types import RejectCode, ResponseSeen, VerifiedResponse
+from sso.xmlenc import DECRYPTION_FAILED, DecryptionRefused, encrypted_assertion_decrypt
 from sso.xmlsafe import dtd_declaration, hardened_parser, has_dtd
 
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -133,11 +141,16 @@ def verify_saml_response(
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_lifetime: timedelta = DEFAULT_MAX_LIFETIME,
+    decryption_keys: Sequence[bytes] | Callable[[], Sequence[bytes]] = (),
+    require_encryption: bool = False,
 ) -> VerifiedResponse:
     """Verify the base64 SAMLResponse form value for one tenant, or raise SamlRejected.
 
     `idp_certificates` are the PEM certificates configured for this tenant's IdP
     (several during a rotation); KeyInfo in the response is never trusted.
+    `decryption_keys` are the tenant's live SP private keys (PEM), tried in turn on an
+    EncryptedAssertion (or a callable giving them, called only for an encrypted response);
+    `require_encryption` refuses a plain Assertion.
     `max_bytes` caps the decoded XML; `max_lifetime` caps how far ahead an assertion may say it
     stays valid (a year-9999 NotOnOrAfter is implausible, and would pin a replay record). Raises ValueError for a configuration
     error (no or unreadable certificates, naive `now`), never for bad input.
@@ -149,7 +162,8 @@ def verify_saml_response(
     try:
         return _verify_tree(xml, root, idp_entity_id=idp_entity_id, certificates=certificates,
                             sp_entity_id=sp_entity_id, acs_url=acs_url, now=now, clock_skew=clock_skew,
-                            max_lifetime=max_lifetime)
+                            max_lifetime=max_lifetime, decryption_keys=decryption_keys,
+                            require_encryption=require_encryption)
     except SamlRejected as refusal:
         refusal.seen = _seen(xml, root)
         raise
@@ -158,19 +172,27 @@ def verify_saml_response(
 def _verify_tree(
     xml: bytes, root: etree._Element, *, idp_entity_id: str, certificates: list[x509.Certificate],
     sp_entity_id: str, acs_url: str, now: datetime, clock_skew: timedelta, max_lifetime: timedelta,
+    decryption_keys: Sequence[bytes] | Callable[[], Sequence[bytes]] = (), require_encryption: bool = False,
 ) -> VerifiedResponse:
     _check_root(root)
     _check_status(root)
+    if any(True for _ in root.iter(f"{{{SAML_NS}}}EncryptedAssertion")):
+        return _verify_encrypted(xml, root, idp_entity_id=idp_entity_id, certificates=certificates,
+                                 sp_entity_id=sp_entity_id, acs_url=acs_url, now=now, clock_skew=clock_skew,
+                                 max_lifetime=max_lifetime, decryption_keys=decryption_keys)
+    if require_encryption:
+        raise SamlRejected(
+            RejectCode.encryption_required,
+            "The assertion is not encrypted, and this organisation requires encrypted assertions. Turn on token "
+            "encryption in the IdP with Portico's certificate (Entra: Single sign-on > Token encryption), or turn "
+            "the requirement off on the SSO settings page.",
+        )
     _check_not_encrypted(root)
     assertion = _the_assertion(root)
     _check_unique_ids(root)
-    signatures = _signatures(root, assertion)
+    signatures = _signatures(root, response=root, assertion=assertion)
     if not signatures:
-        raise SamlRejected(
-            RejectCode.unsigned,
-            "Neither the SAML response nor its assertion is signed. Turn on assertion signing in the IdP "
-            "(Entra: 'Sign SAML assertion', the default).",
-        )
+        raise _unsigned()
 
     parents = {"response": root, "assertion": assertion}
     signed = {
@@ -186,9 +208,135 @@ def _verify_tree(
         if len(found) != 1:  # unreachable after _bind_signed_element; kept as a fail-closed guard
             raise _wrapping("The signed Response does not contain exactly one Assertion.")
         signed_assertion = found[0]
+    return _verified(xml, root, assertion, signed_assertion, signed_parts=frozenset(signed), encrypted=False,
+                     idp_entity_id=idp_entity_id, sp_entity_id=sp_entity_id, acs_url=acs_url, now=now,
+                     clock_skew=clock_skew, max_lifetime=max_lifetime)
 
+
+def _unsigned() -> SamlRejected:
+    return SamlRejected(
+        RejectCode.unsigned,
+        "Neither the SAML response nor its assertion is signed. Turn on assertion signing in the IdP "
+        "(Entra: 'Sign SAML assertion', the default).",
+    )
+
+
+def _verify_encrypted(
+    xml: bytes, root: etree._Element, *, idp_entity_id: str, certificates: list[x509.Certificate],
+    sp_entity_id: str, acs_url: str, now: datetime, clock_skew: timedelta, max_lifetime: timedelta,
+    decryption_keys: Sequence[bytes] | Callable[[], Sequence[bytes]],
+) -> VerifiedResponse:
+    """An EncryptedAssertion: the outer signature first (before any decryption, so altered ciphertext
+    is refused without being decrypted), then the plaintext, verified like a plain assertion."""
+    encrypted = _the_encrypted_assertion(root)
+    _check_unique_ids(root)
+    outer = _signatures(root, response=root, assertion=None, skip=encrypted)
+    signed_response = None
+    if outer:
+        signed_response = _verify_signature(xml, part="response", parent=root, signature=outer["response"],
+                                            certificates=certificates, now=now, encrypted=True)
+        # Decrypt the ciphertext signxml verified, not a look-alike elsewhere in the document.
+        [encrypted] = signed_response.findall(f"{{{SAML_NS}}}EncryptedAssertion")
+    keys = decryption_keys() if callable(decryption_keys) else decryption_keys
+    if not keys:
+        raise SamlRejected(
+            RejectCode.decryption_failed,
+            "The assertion is encrypted, but Portico has no readable decryption key for this organisation "
+            "(support staff: check PORTICO_KEY_ENCRYPTION_KEYS).",
+        )
+    try:
+        plaintext = encrypted_assertion_decrypt(encrypted, private_keys=keys)
+    except DecryptionRefused as refused:
+        raise SamlRejected(refused.code, refused.detail) from None
+    assertion = _decrypted_assertion(plaintext)
+    _check_unique_ids_across(root, assertion)
+    inner = _signatures(assertion, response=None, assertion=assertion)
+    signed: dict[str, etree._Element] = {}
+    if signed_response is not None:
+        signed["response"] = signed_response
+    if inner:
+        signed["assertion"] = _verify_signature(plaintext, part="assertion", parent=assertion,
+                                                signature=inner["assertion"], certificates=certificates, now=now,
+                                                location="./")
+    if not signed:
+        raise _unsigned()
+    # Signed inside: what signxml returned. Signed only outside: the plaintext of the signed ciphertext.
+    signed_assertion = signed.get("assertion", assertion)
+    return _verified(xml, root, assertion, signed_assertion, signed_parts=frozenset(signed), encrypted=True,
+                     idp_entity_id=idp_entity_id, sp_entity_id=sp_entity_id, acs_url=acs_url, now=now,
+                     clock_skew=clock_skew, max_lifetime=max_lifetime)
+
+
+def _the_encrypted_assertion(root: etree._Element) -> etree._Element:
+    if any(el is not root for el in root.iter(f"{{{SAMLP_NS}}}Response")):
+        raise _wrapping("The response contains a second Response element inside it.")
+    found = list(root.iter(f"{{{SAML_NS}}}EncryptedAssertion"))
+    plain = sum(1 for _ in root.iter(f"{{{SAML_NS}}}Assertion"))
+    if len(found) != 1 or plain:
+        raise SamlRejected(
+            RejectCode.assertion_count,
+            f"The response contains {len(found)} encrypted and {plain} plain assertions; Portico accepts "
+            "exactly one assertion.",
+        )
+    if found[0].getparent() is not root:
+        raise _wrapping("The encrypted assertion is not a direct child of the Response.")
+    return found[0]
+
+
+def _decrypted_assertion(plaintext: bytes) -> etree._Element:
+    """The decrypted plaintext parsed as safely as the posted document; one Assertion, nothing else."""
+    if dtd_declaration(plaintext):
+        raise SamlRejected(
+            RejectCode.doctype,
+            "The decrypted assertion contains a DOCTYPE or ENTITY declaration, which no genuine IdP sends; "
+            "Portico refuses it before parsing.",
+        )
+    try:
+        plaintext.decode("utf-8")
+        assertion = _parse(plaintext)
+    except (UnicodeDecodeError, SamlRejected) as error:
+        if isinstance(error, SamlRejected) and error.code is RejectCode.doctype:
+            raise
+        # Garbage plaintext is a decryption failure: one answer for every way ciphertext can be altered.
+        raise SamlRejected(RejectCode.decryption_failed, DECRYPTION_FAILED) from None
+    if assertion.tag != f"{{{SAML_NS}}}Assertion":
+        raise SamlRejected(RejectCode.decryption_failed, DECRYPTION_FAILED)
+    if any(el is not assertion for el in assertion.iter(f"{{{SAML_NS}}}Assertion")):
+        raise SamlRejected(RejectCode.assertion_count, "The decrypted assertion contains another assertion; "
+                                                       "Portico accepts exactly one.")
+    if any(True for _ in assertion.iter(f"{{{SAMLP_NS}}}Response")):
+        raise _wrapping("The decrypted assertion contains a Response element.")
+    _check_not_encrypted(assertion)
+    if not assertion.get("ID"):
+        raise SamlRejected(RejectCode.malformed, "The assertion has no ID.")
+    if assertion.get("Version") != "2.0":
+        raise SamlRejected(RejectCode.malformed, "The assertion is not SAML version 2.0.")
+    return assertion
+
+
+def _check_unique_ids_across(root: etree._Element, assertion: etree._Element) -> None:
+    # The decrypted assertion is verified as its own document, but an ID it shares with the
+    # Response would still be a forged reference target: refuse as in one document.
+    outer = {value for el in root.iter(tag=etree.Element) for name, value in el.attrib.items()
+             if etree.QName(name).localname in _ID_ATTRIBUTE_NAMES}
+    _check_unique_ids(assertion)
+    for el in assertion.iter(tag=etree.Element):
+        for name, value in el.attrib.items():
+            if etree.QName(name).localname in _ID_ATTRIBUTE_NAMES and value in outer:
+                raise SamlRejected(
+                    RejectCode.duplicate_id,
+                    f"The ID {value!r} appears more than once in the response, a sign of tampering.",
+                )
+
+
+def _verified(
+    xml: bytes, root: etree._Element, assertion: etree._Element, signed_assertion: etree._Element, *,
+    signed_parts: frozenset[str], encrypted: bool, idp_entity_id: str, sp_entity_id: str, acs_url: str,
+    now: datetime, clock_skew: timedelta, max_lifetime: timedelta,
+) -> VerifiedResponse:
+    """The protocol checks shared by plain and decrypted assertions, on the signed element."""
     _check_issuers(root, signed_assertion, idp_entity_id)
-    _check_destination(root, acs_url, response_signed="response" in signed)
+    _check_destination(root, acs_url, response_signed="response" in signed_parts)
     confirmation_expiry, in_response_to = _check_subject_confirmation(
         root, signed_assertion, acs_url=acs_url, now=now, skew=clock_skew
     )
@@ -215,8 +363,9 @@ def _verify_tree(
         attributes=_attributes(signed_assertion),
         session_index=_session_index(signed_assertion),
         not_on_or_after=min(expiries),
-        signed_parts=frozenset(signed),
+        signed_parts=signed_parts,
         xml=xml.decode("utf-8"),
+        encrypted=encrypted,
     )
 
 
@@ -330,12 +479,13 @@ def _check_status(root: etree._Element) -> None:
 
 
 def _check_not_encrypted(root: etree._Element) -> None:
-    for tag in ("EncryptedAssertion", "EncryptedID", "EncryptedAttribute"):
+    # Portico decrypts a whole EncryptedAssertion (Entra's token encryption), not encrypted parts of one.
+    for tag in ("EncryptedID", "EncryptedAttribute"):
         if root.find(f".//{{{SAML_NS}}}{tag}") is not None:
             raise SamlRejected(
                 RejectCode.encrypted_assertion,
-                f"The response contains an {tag}. Token encryption is on in the IdP; turn it off for Portico "
-                "(Portico holds no decryption key; the signature and HTTPS already protect the assertion).",
+                f"The response contains an {tag}, which Portico does not decrypt. Encrypt the whole assertion "
+                "instead (Entra's token encryption does), or turn encryption of that part off in the IdP.",
             )
 
 
@@ -378,12 +528,21 @@ def _check_unique_ids(root: etree._Element) -> None:
 # --- signature structure ---
 
 
-def _signatures(root: etree._Element, assertion: etree._Element) -> dict[str, etree._Element]:
-    """Each allowed ds:Signature keyed by the part it signs; refuses any other shape."""
+def _signatures(
+    root: etree._Element, *, response: etree._Element | None, assertion: etree._Element | None,
+    skip: etree._Element | None = None,
+) -> dict[str, etree._Element]:
+    """Each allowed ds:Signature keyed by the part it signs; refuses any other shape.
+
+    `root` is the document; a signature may sit directly on `response` or on `assertion` (None: no
+    signature allowed there). `skip` is an EncryptedAssertion, whose contents sso.xmlenc checks (its
+    OAEP ds:DigestMethod is no signature part).
+    """
     found: dict[str, etree._Element] = {}
-    for sig in root.iter(_ds("Signature")):
+    for sig in _iter_outside(root, _ds("Signature"), skip):
         parent = sig.getparent()
-        part = "response" if parent is root else "assertion" if parent is assertion else None
+        part = "response" if response is not None and parent is response else (
+            "assertion" if assertion is not None and parent is assertion else None)
         if part is None:
             where = etree.QName(parent).localname if parent is not None else "?"
             raise _wrapping(
@@ -395,10 +554,16 @@ def _signatures(root: etree._Element, assertion: etree._Element) -> dict[str, et
         _check_signature_shape(sig, parent_id=parent.get("ID", ""), part=part)
         found[part] = sig
     for local in _SIGNATURE_PARTS:
-        count = sum(1 for _ in root.iter(_ds(local)))
+        count = sum(1 for _ in _iter_outside(root, _ds(local), skip))
         if count != len(found):
             raise _wrapping(f"The response contains a ds:{local} outside the signature it belongs to.")
     return found
+
+
+def _iter_outside(root: etree._Element, tag: str, skip: etree._Element | None) -> Iterator[etree._Element]:
+    for element in root.iter(tag):
+        if skip is None or not any(ancestor is skip for ancestor in element.iterancestors()):
+            yield element
 
 
 def _check_signature_shape(sig: etree._Element, *, parent_id: str, part: str) -> None:
@@ -488,9 +653,16 @@ def _verify_signature(
     signature: etree._Element,
     certificates: Sequence[x509.Certificate],
     now: datetime,
+    location: str | None = None,
+    encrypted: bool = False,
 ) -> etree._Element:
-    """The signed element as signxml returns it, verified with a configured certificate only."""
-    location = "./" if part == "response" else f"./{{{SAML_NS}}}Assertion/"
+    """The signed element as signxml returns it, verified with a configured certificate only.
+
+    `location` defaults to the Response (part "response") or its Assertion; a decrypted assertion is
+    its own document ("./"). `encrypted`: the signed Response holds an EncryptedAssertion.
+    """
+    if location is None:
+        location = "./" if part == "response" else f"./{{{SAML_NS}}}Assertion/"
     content_changed = False
     for certificate in certificates:
         try:
@@ -502,7 +674,7 @@ def _verify_signature(
             continue
         except _VERIFY_ERRORS:
             continue
-        return _bind_signed_element(result, parent=parent, part=part)
+        return _bind_signed_element(result, parent=parent, part=part, encrypted=encrypted)
 
     if content_changed:
         raise SamlRejected(
@@ -551,14 +723,17 @@ def _signxml_verify(
     return result
 
 
-def _bind_signed_element(result: VerifyResult, *, parent: etree._Element, part: str) -> etree._Element:
+def _bind_signed_element(
+    result: VerifyResult, *, parent: etree._Element, part: str, encrypted: bool = False
+) -> etree._Element:
     """Refuse unless what signxml verified is byte for byte the element we found."""
     signed_xml, signed_data = result.signed_xml, result.signed_data
     if signed_xml is None or signed_xml.tag != parent.tag or signed_xml.get("ID") != parent.get("ID"):
         raise _wrapping(f"The verified signature does not cover the {part} Portico would read.")
     if signed_data != _canonical_without_signature(parent):
         raise _wrapping(f"The verified signature covers different content from the {part} Portico would read.")
-    if part == "response" and len(signed_xml.findall(f"{{{SAML_NS}}}Assertion")) != 1:
+    held = f"{{{SAML_NS}}}EncryptedAssertion" if encrypted else f"{{{SAML_NS}}}Assertion"
+    if part == "response" and len(signed_xml.findall(held)) != 1:
         raise _wrapping("The signed Response does not contain exactly one Assertion.")
     return signed_xml
 

@@ -20,7 +20,11 @@ class RejectCode(StrEnum):
     malformed = "malformed"
     doctype = "doctype"
     status = "status"
-    encrypted_assertion = "encrypted_assertion"
+    encrypted_assertion = "encrypted_assertion"  # EncryptedID / EncryptedAttribute: parts Portico does not decrypt
+    encryption_required = "encryption_required"  # a plain assertion where the tenant requires encrypted ones
+    decryption_failed = "decryption_failed"  # not to this tenant's SP keys, altered ciphertext, garbage plaintext
+    key_transport_rsa_1_5 = "key_transport_rsa_1_5"  # RSA PKCS#1 v1.5 key transport, refused before trying
+    encryption_algorithm = "encryption_algorithm"  # any other encryption algorithm Portico does not accept
     assertion_count = "assertion_count"
     duplicate_id = "duplicate_id"
     unsigned = "unsigned"
@@ -116,6 +120,8 @@ class VerifiedResponse:
     signed_parts: frozenset[str]
     # The decoded document, for support diagnostics only; never re-read identity from it.
     xml: str
+    # Whether the assertion arrived as an EncryptedAssertion (decrypted with the tenant's SP key).
+    encrypted: bool = False
 
 
 # --- IdP metadata and certificates (sso/metadata.py) ---

@@ -23,6 +23,7 @@ from uuid import NAMESPACE_URL, uuid4, uuid5
 from lxml import etree
 
 from testidp import claims
+from testidp.encryption import Encryption, encrypt_assertion
 from testidp.errors import InvalidAuthnRequest, InvalidInput
 from testidp.keys import KeyPair, generate_keypair
 from testidp.signing import DS_NS, SAML_NS, sign_enveloped
@@ -132,8 +133,12 @@ class TestIdP:
         lifetime: timedelta = DEFAULT_LIFETIME,
         status_code: str = STATUS_SUCCESS,
         groups: list[str] | None = None,
+        encrypt: Encryption | None = None,
     ) -> str:
         """A samlp:Response shaped like Entra's, as an XML string.
+
+        With `encrypt`, the (signed) assertion is encrypted to the SP certificate it names and sent
+        as an EncryptedAssertion, which a response signature then covers (Entra's token encryption).
 
         destination/recipient default to `acs_url` and issuer to `entity_id`;
         passing None leaves the attribute (or both Issuer elements) out.
@@ -175,6 +180,10 @@ class TestIdP:
             response.append(assertion)
             if sign_assertion:
                 response = sign_enveloped(response, assertion, keypair)
+            if encrypt is not None:
+                signed = response.find(f"{{{SAML_NS}}}Assertion")
+                signed.addprevious(encrypt_assertion(signed, encrypt))
+                response.remove(signed)
         if sign_response:
             # After the assertion: the response digest must cover the assertion's signature.
             response = sign_enveloped(response, response, keypair)

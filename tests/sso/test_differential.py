@@ -34,7 +34,8 @@ What pysaml2 checked, and the Portico test that now pins each check alone
 - Status Success: test_rejects_failed_status_and_reports_it
 - Version 2.0 (Response and Assertion): test_rejects_saml_versions_other_than_2_0
 - Subject and NameID present: test_rejects_missing_name_id
-- encrypted assertions (pysaml2 would decrypt with an SP key; Portico holds none): test_rejects_encrypted_assertion
+- encrypted parts of an assertion (EncryptedID/EncryptedAttribute; whole EncryptedAssertions Portico decrypts itself,
+  tests/sso/test_encrypted_assertions.py): test_rejects_encrypted_id_in_a_plain_assertion
 - response not a samlp:Response: test_rejects_non_response_root
 """
 from __future__ import annotations

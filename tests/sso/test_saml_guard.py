@@ -472,16 +472,16 @@ def test_rejects_failed_status_and_reports_it(idp: TestIdP) -> None:
     assert "urn:oasis:names:tc:SAML:2.0:status:Responder" in error.detail
 
 
-def test_rejects_encrypted_assertion(idp: TestIdP) -> None:
+def test_rejects_encrypted_id_in_a_plain_assertion(idp: TestIdP) -> None:
+    # Portico decrypts whole EncryptedAssertions (tests/sso/test_encrypted_assertions.py), not parts.
     root = attacks.parse(build(idp))
-    assertion = root.find(f"{{{SAML_NS}}}Assertion")
-    encrypted = etree.Element(f"{{{SAML_NS}}}EncryptedAssertion")
+    name_id = root.find(f".//{{{SAML_NS}}}NameID")
+    encrypted = etree.Element(f"{{{SAML_NS}}}EncryptedID")
     etree.SubElement(encrypted, f"{{{attacks.XENC_NS}}}EncryptedData")
-    assertion.addprevious(encrypted)
-    root.remove(assertion)
+    name_id.addprevious(encrypted)
 
     error = rejected(idp, attacks.serialize(root), RejectCode.encrypted_assertion)
-    assert "turn it off" in error.detail
+    assert "EncryptedID" in error.detail
 
 
 def test_rejects_missing_name_id(idp: TestIdP) -> None:
