@@ -76,7 +76,8 @@ class IdpOptionsAdminForm(forms.ModelForm, AttributeMappingFields):
 
     class Meta:
         model = IdentityProvider
-        fields = ["display_name", "allow_idp_initiated", "restrict_email_domains"]
+        fields = ["display_name", "allow_idp_initiated", "restrict_email_domains", "require_encrypted_assertions",
+                  "sign_authn_requests"]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -174,7 +175,8 @@ class IdentityProviderAdmin(admin.ModelAdmin):
             "tenant", "entity_id", "sso_url", "slo_url", "source", "metadata_url", "enabled", "sp_values"]}),
         ("Health", {"fields": ["last_success_at", "last_failure_at", "metadata_fetched_at", "metadata_refresh_error",
                                "metadata_refresh_failed_at", "version", "created", "updated"]}),
-        ("Options", {"fields": ["display_name", "allow_idp_initiated", "restrict_email_domains"]}),
+        ("Options", {"fields": ["display_name", "allow_idp_initiated", "restrict_email_domains",
+                                "require_encrypted_assertions", "sign_authn_requests"]}),
         ("Attribute mapping", {"fields": ["attr_email", "attr_first_name", "attr_last_name", "attr_display_name",
                                           "attr_object_id", "attr_groups", "group_access_levels"]}),
     ]

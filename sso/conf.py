@@ -63,6 +63,8 @@ def sp_config_dict(*, entity_id: str, sso_url: str, certificate_pems: list[str],
                 "name": f"Portico: {tenant_name}",
                 "endpoints": {"assertion_consumer_service": [(endpoints.acs_url, saml2.BINDING_HTTP_POST)]},
                 "allow_unsolicited": allow_idp_initiated,
+                # Signed requests (IdentityProvider.sign_authn_requests) are signed by Portico on the redirect
+                # URL pysaml2 builds (sso.request_signing), never by pysaml2 itself: see there why.
                 "authn_requests_signed": False,
                 # Entra signs the assertion by default and the response only on request: require either.
                 "want_response_signed": False,

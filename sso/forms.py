@@ -236,6 +236,16 @@ class OptionsForm(AttributeMappingFields):
         label="Only addresses in our email domains", required=False,
         help_text="Refuse sign-ins whose email is outside the domains listed above.",
     )
+    require_encrypted_assertions = forms.BooleanField(
+        label="Require encrypted assertions", required=False,
+        help_text="Refuse sign-ins whose assertion is not encrypted to Portico's certificate. Turn on token "
+                  "encryption in Entra with the certificate above first.",
+    )
+    sign_authn_requests = forms.BooleanField(
+        label="Sign sign-in requests", required=False,
+        help_text="Portico signs each request it sends to Entra with its certificate above. Upload it in Entra "
+                  "under Verification certificates before you tick Require verification certificates there.",
+    )
 
     def __init__(self, *args: object, max_access_level: str = AccessLevel.CLIENT_ADMINISTRATOR, **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -247,6 +257,8 @@ class OptionsForm(AttributeMappingFields):
         initial: dict[str, object] = {
             "display_name": idp.display_name, "allow_idp_initiated": idp.allow_idp_initiated,
             "restrict_email_domains": idp.restrict_email_domains,
+            "require_encrypted_assertions": idp.require_encrypted_assertions,
+            "sign_authn_requests": idp.sign_authn_requests,
             "group_access_levels": group_levels_format(idp.group_access_levels),
         }
         for key, _label, _help in ATTRIBUTE_FIELDS:
@@ -292,5 +304,7 @@ class OptionsForm(AttributeMappingFields):
         return {
             "display_name": data["display_name"], "allow_idp_initiated": data["allow_idp_initiated"],
             "restrict_email_domains": data["restrict_email_domains"],
+            "require_encrypted_assertions": data["require_encrypted_assertions"],
+            "sign_authn_requests": data["sign_authn_requests"],
             "attribute_mapping": data["attribute_mapping"], "group_access_levels": data["group_access_levels"],
         }

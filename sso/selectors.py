@@ -17,8 +17,10 @@ from lxml import etree
 from provisioning.selectors import audit_data_words, member_can_manage_team, property_names
 from sso.diagnosis import admin_headline
 from sso.metadata import certificate_thumbprint_sha1
-from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
-from sso.sp import LOGIN_PATH, sp_endpoints
+from sso.models import IdentityProvider, IdpCertificate, SignInAttempt, SpKeyPair
+from sso.sp import LOGIN_PATH, SpEndpoints, sp_endpoints
+from sso.sp_keys import sp_key_pair_ensure, sp_keys_live, sp_published_certificates
+from sso.sp_metadata import sp_metadata_xml
 from tenants.audit import AUDIT_ACTION_GROUPS, audit_action_phrase
 from tenants.models import AuditEvent, Tenant
 from tenants.selectors import tenant_for_email
@@ -130,6 +132,71 @@ def certificates_to_warn(*, now: datetime | None = None) -> QuerySet[IdpCertific
         IdpCertificate.objects.filter(expiry_warning_sent_at__isnull=True, not_after__lte=horizon, idp__enabled=True)
         .exclude(Exists(successor))
         .select_related("idp__tenant")
+        .order_by("not_after")
+    )
+
+
+# --- Portico's own SP key pairs (sso.sp_keys) -------------------------------------------------------
+
+
+def sp_metadata_for(*, tenant: Tenant, endpoints: SpEndpoints) -> str:
+    """The SP metadata of one tenant host: its live SP certificates for signing and encryption, and
+    AuthnRequestsSigned as the tenant's option says (served by /sso/metadata/ and `sso_sp_metadata`)."""
+    idp = IdentityProvider.objects.filter(tenant=tenant).only("sign_authn_requests").first()
+    return sp_metadata_xml(endpoints=endpoints, organisation_name=tenant.name,
+                           certificates=sp_published_certificates(tenant=tenant),
+                           authn_requests_signed=bool(idp and idp.sign_authn_requests))
+
+
+@dataclass(frozen=True)
+class SpCertificateShown:
+    """One of the tenant's live SP certificates as the settings page shows it."""
+
+    key: SpKeyPair
+    sha1_thumbprint: str
+    role: str  # "current" (signs now), "next" (published, signs later), "previous" (still decrypts)
+    expiring: bool
+
+    @property
+    def sha256_fingerprint(self) -> str:
+        return self.key.fingerprint_sha256
+
+
+def sp_certificates_shown(*, tenant: Tenant, now: datetime | None = None) -> list[SpCertificateShown]:
+    """The tenant's live SP certificates, newest first (generated on first need)."""
+    now = now or timezone.now()
+    current = sp_key_pair_ensure(tenant=tenant)
+    horizon = now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS)
+    shown = []
+    for key in sp_keys_live(tenant=tenant, now=now):
+        role = "current" if key.pk == current.pk else "next" if key.active_from > now else "previous"
+        shown.append(SpCertificateShown(key=key, sha1_thumbprint=certificate_thumbprint_sha1(key.certificate_pem),
+                                        role=role, expiring=key.not_after <= horizon))
+    return shown
+
+
+def sp_certificate_pem(*, tenant: Tenant, key_id: int | None = None) -> str | None:
+    """A live SP certificate of the tenant: the newest (the one to upload), or the one with `key_id`."""
+    sp_key_pair_ensure(tenant=tenant)
+    keys = sp_keys_live(tenant=tenant)
+    key = keys.filter(pk=key_id).first() if key_id is not None else keys.first()
+    return key.certificate_pem if key is not None else None
+
+
+def sp_keys_to_warn(*, now: datetime | None = None) -> QuerySet[SpKeyPair]:
+    """Live SP keys inside the expiry warning horizon, not warned about yet, with no newer key of the
+    tenant that outlives them (a rotation started with sp_key_rotate is the fix, not a problem)."""
+    now = now or timezone.now()
+    horizon = now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS)
+    successor = SpKeyPair.objects.filter(tenant=OuterRef("tenant"), not_after__gt=horizon).filter(
+        Q(retire_at__isnull=True) | Q(retire_at__gt=now))
+    return (
+        # Only where an IdP is connected: nobody else can have uploaded Portico's certificate anywhere.
+        SpKeyPair.objects.filter(expiry_warning_sent_at__isnull=True, not_after__lte=horizon,
+                                 tenant__identity_provider__enabled=True)
+        .filter(Q(retire_at__isnull=True) | Q(retire_at__gt=now))
+        .exclude(Exists(successor))
+        .select_related("tenant")
         .order_by("not_after")
     )
 

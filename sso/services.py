@@ -5,7 +5,7 @@ import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -21,7 +21,7 @@ from sso.metadata import (
     idp_metadata_fetch,
     idp_metadata_parse,
 )
-from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
+from sso.models import IdentityProvider, IdpCertificate, SignInAttempt, SpKeyPair
 from sso.sp import sp_endpoints
 from sso.types import CertificateInfo, ConfigErrorCode
 from tenants.errors import TenantError
@@ -186,12 +186,14 @@ def idp_options_update(
     *, idp: IdentityProvider, actor: Actor, allow_idp_initiated: bool | None = None,
     restrict_email_domains: bool | None = None, display_name: str | None = None,
     attribute_mapping: dict[str, list[str]] | None = None, group_access_levels: dict[str, str] | None = None,
+    require_encrypted_assertions: bool | None = None, sign_authn_requests: bool | None = None,
 ) -> IdentityProvider:
     changes = {
         key: value for key, value in {
             "allow_idp_initiated": allow_idp_initiated, "restrict_email_domains": restrict_email_domains,
             "display_name": display_name, "attribute_mapping": attribute_mapping,
-            "group_access_levels": group_access_levels,
+            "group_access_levels": group_access_levels, "require_encrypted_assertions": require_encrypted_assertions,
+            "sign_authn_requests": sign_authn_requests,
         }.items() if value is not None and getattr(idp, key) != value
     }
     if not changes:
@@ -301,4 +303,46 @@ def certificate_expiry_warn(*, certificate_id: int, now: datetime | None = None)
         certificate.save(update_fields=["expiry_warning_sent_at"])
     logger.info("certificate expiry warning queued for tenant %s, certificate %s (expires %s)",
                 tenant.slug, certificate.fingerprint_sha256[:23], certificate.not_after.date())
+    return True
+
+
+def sp_key_expiry_warn(*, key_id: int, now: datetime | None = None) -> bool:
+    """Warn a tenant's Client Administrators (else support staff) once that Portico's own SP certificate
+    nears its end with no newer key: support staff rotate it (`manage.py sp_key_rotate`), the admin
+    uploads the new certificate to the IdP. Row lock, stamp and dedupe key as certificate_expiry_warn."""
+    from outbox.services import email_queue
+    from provisioning.selectors import client_admin_emails
+    from sso.metadata import certificate_thumbprint_sha1
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        key = (
+            SpKeyPair.objects.select_for_update(skip_locked=True, of=("self",)).select_related("tenant")
+            .filter(pk=key_id, expiry_warning_sent_at__isnull=True).first()
+        )
+        if key is None:
+            return False
+        tenant = key.tenant
+        idp = IdentityProvider.objects.filter(tenant=tenant).first()
+        recipients = client_admin_emails(tenant=tenant) or list(settings.PORTICO_SUPPORT_EMAILS)
+        host = tenant.primary_host
+        expired = key.not_after <= now
+        email_queue(
+            tenant=tenant, kind="sso.sp_certificate_expiry", to=recipients, template="sp_certificate_expiry",
+            context={
+                "subject": (f"Portico's certificate for {tenant.name}'s single sign-on "
+                            f"{'expired' if expired else 'expires'} on {key.not_after:%Y-%m-%d}"),
+                "key": key, "expired": expired, "days_left": max((key.not_after - now) // timedelta(days=1), 0),
+                "sha1_thumbprint": certificate_thumbprint_sha1(key.certificate_pem),
+                "encryption_required": bool(idp and idp.require_encrypted_assertions),
+                "requests_signed": bool(idp and idp.sign_authn_requests),
+                "settings_url": f"{sp_endpoints(host=host).base_url}/sso/settings/#sp-certificate" if host else "",
+                "support_emails": list(settings.PORTICO_SUPPORT_EMAILS),
+            },
+            dedupe_key=f"sso.sp_certificate_expiry:{key.pk}",
+        )
+        key.expiry_warning_sent_at = now
+        key.save(update_fields=["expiry_warning_sent_at"])
+    logger.info("SP certificate expiry warning queued for tenant %s, key %s (expires %s)",
+                tenant.slug, key.fingerprint_sha256[:23], key.not_after.date())
     return True

@@ -25,6 +25,7 @@ from sso.selectors import (
     idp_for_tenant,
     response_xml_readable,
     sign_in_attempts_recent,
+    sp_certificates_shown,
 )
 from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual, idp_options_update
 from sso.sp import sp_endpoints, sp_endpoints_for_request
@@ -191,6 +192,7 @@ def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict
     return {
         "tenant": tenant, "idp": idp, "sp": endpoints, "other_hosts": other_hosts,
         "certificates": certificate_statuses(idp=idp) if idp is not None else [],
+        "sp_certificates": sp_certificates_shown(tenant=tenant),
         "certificate_warning": certificate_warning(idp=idp) if idp is not None else "",
         "email_domains": list(tenant.email_domains.order_by("domain").values_list("domain", flat=True)),
         "attempts": sign_in_attempts_recent(tenant=tenant),

@@ -1,4 +1,5 @@
-"""Scheduled SSO work: refreshing URL-sourced IdP metadata, warning before signing certificates expire.
+"""Scheduled SSO work: refreshing URL-sourced IdP metadata, warning before certificates expire (the IdP's
+signing certificates and each tenant's SP certificate).
 
 Everything here reads and writes public-schema rows (IdentityProvider, IdpCertificate), so tasks take
 ids only and are queued for the public schema; the e-mail recipients are read in the tenant's schema
@@ -13,8 +14,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from sso.models import IdentityProvider
-from sso.selectors import certificates_to_warn, idps_to_refresh
-from sso.services import certificate_expiry_warn, idp_metadata_refresh
+from sso.selectors import certificates_to_warn, idps_to_refresh, sp_keys_to_warn
+from sso.services import certificate_expiry_warn, idp_metadata_refresh, sp_key_expiry_warn
 
 logger = logging.getLogger("portico.sso")
 
@@ -60,10 +61,14 @@ def refresh_metadata(self, idp_id: int) -> str:  # noqa: ANN001 (Celery's bound 
 @shared_task(name="sso.warn_expiring_certificates", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
           max_retries=5)
 def warn_expiring_certificates() -> int:
-    """E-mail each tenant's Client Administrators once per signing certificate about to expire."""
+    """E-mail each tenant's Client Administrators once per certificate about to expire: the IdP's signing
+    certificates, and Portico's own SP certificate of the tenant (sso.sp_keys) when no newer key outlives it."""
     sent = 0
     for certificate_id in list(certificates_to_warn().values_list("pk", flat=True)):
         if certificate_expiry_warn(certificate_id=certificate_id):
+            sent += 1
+    for key_id in list(sp_keys_to_warn().values_list("pk", flat=True)):
+        if sp_key_expiry_warn(key_id=key_id):
             sent += 1
     return sent
 

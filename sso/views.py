@@ -28,9 +28,10 @@ from sso.acs import AcsBounce, AcsContext, AcsForm, AcsRefused, AcsTestDone, Cli
 from sso.conf import IdpNotConfigured, idp_for_sign_in, saml_config_for
 from sso.diagnosis import admin_headline, user_message
 from sso.login_hint import login_hint_clean, login_hint_mismatch_message, url_with_login_hint
-from sso.selectors import attempt_for_tenant, can_manage_sso, response_xml_readable
+from sso.request_signing import redirect_url_sign
+from sso.selectors import attempt_for_tenant, can_manage_sso, response_xml_readable, sp_certificate_pem, sp_metadata_for
 from sso.sp import sp_endpoints_for_request
-from sso.sp_metadata import sp_metadata_xml
+from sso.sp_keys import sp_signing_key
 
 logger = logging.getLogger("portico.sso")
 TEST_REQUESTS_KEY = "portico_test_requests"
@@ -86,6 +87,10 @@ class SsoLoginView(LoginView):
         if self.is_test:
             tests = {**request.saml_session.get(TEST_REQUESTS_KEY, {}), **{rid: True for rid in started}}
             request.saml_session[TEST_REQUESTS_KEY] = tests
+        if self.idp.sign_authn_requests and started and response.status_code == 302:
+            # Before login_hint: the hint stays outside the signed string (sso.request_signing).
+            response["Location"] = redirect_url_sign(url=response["Location"],
+                                                     private_key_pem=sp_signing_key(tenant=tenant).private_key_pem)
         hint = login_hint_clean(request.GET.get("login_hint"))
         if hint and started and response.status_code == 302:
             response["Location"] = url_with_login_hint(response["Location"], hint)
@@ -165,10 +170,27 @@ def _test_requests_forget(request: HttpRequest, request_id: str) -> None:
 def sp_metadata(request: HttpRequest) -> HttpResponse:
     """The SP metadata XML for this host (its entity ID is this URL): stable, downloadable."""
     tenant = _tenant_or_404(request)
-    xml = sp_metadata_xml(endpoints=sp_endpoints_for_request(request), organisation_name=tenant.name)
+    xml = sp_metadata_for(tenant=tenant, endpoints=sp_endpoints_for_request(request))
     response = HttpResponse(xml, content_type="application/samlmetadata+xml")
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="portico-{tenant.slug}-sp-metadata.xml"'
+    return response
+
+
+@never_cache
+@require_GET
+def sp_certificate(request: HttpRequest) -> HttpResponse:
+    """A live SP certificate of the tenant as a .cer file (PEM), what Entra's Token encryption uploads:
+    the newest, or ?key=<id> for another live one. Public, like the metadata that lists them all."""
+    tenant = _tenant_or_404(request)
+    raw = request.GET.get("key")
+    if raw is not None and not raw.isdigit():
+        raise Http404
+    pem = sp_certificate_pem(tenant=tenant, key_id=int(raw) if raw else None)
+    if pem is None:
+        raise Http404
+    response = HttpResponse(pem, content_type="application/pkix-cert")
+    response["Content-Disposition"] = f'attachment; filename="portico-{tenant.slug}-sp.cer"'
     return response
 
 

@@ -83,6 +83,7 @@ def _metadata(idp: TestIdP, environ: WSGIEnvironment) -> _Response:
 
 def _sso_redirect(idp: TestIdP, environ: WSGIEnvironment) -> _Response:
     params = _query(environ)
+    idp.verify_redirect_signature(environ.get("QUERY_STRING", ""))
     request = idp.parse_authn_request(_field(params, "SAMLRequest") or "", _field(params, "RelayState"))
     return _sign_in(environ, request.acs_url, request.issuer, request.id, request.relay_state)
 
@@ -118,6 +119,8 @@ def _login(idp: TestIdP, environ: WSGIEnvironment) -> _Response:
     kwargs.update(
         scenario_overrides(_field(params, "scenario") or "ok", _field(params, "signing") or "assertion")
     )
+    if idp.encrypt_to is not None:
+        kwargs["encrypt"] = idp.encrypt_to
     saml_response = idp.build_response_b64(**kwargs)
     page = auto_post_page(acs_url=acs_url, saml_response_b64=saml_response, relay_state=relay_state)
     return _html(page)

@@ -17,13 +17,17 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from testidp import claims
-from testidp.encryption import Encryption, encrypt_assertion
+from testidp.encryption import Encryption, encrypt_assertion, sp_encryption_certificate
 from testidp.errors import InvalidAuthnRequest, InvalidInput
 from testidp.keys import KeyPair, generate_keypair
 from testidp.signing import DS_NS, SAML_NS, sign_enveloped
@@ -37,6 +41,7 @@ CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 AC_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
 BINDING_HTTP_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+SIG_ALG_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 
 # Entra backdates NotBefore by five minutes to absorb clock skew at the SP.
 NOT_BEFORE_SKEW = timedelta(minutes=5)
@@ -86,6 +91,11 @@ class TestIdP:
         self.initiate_url = f"{self.base_url}/idp/initiate"
         # Entra sends its directory's tenant id in every response; derive a stable one.
         self.tenant_id = str(uuid5(NAMESPACE_URL, self.entity_id))
+        # Entra's "Require verification certificates": when set (a PEM), every HTTP-Redirect AuthnRequest
+        # must carry a valid RSA-SHA256 signature by it (SAML bindings §3.4.4.1).
+        self.sp_verification_certificate: str | None = None
+        # Entra's token encryption: when set, the sign-in form's responses carry an EncryptedAssertion.
+        self.encrypt_to: Encryption | None = None
 
     def __repr__(self) -> str:
         return f"TestIdP(entity_id={self.entity_id!r})"
@@ -273,14 +283,54 @@ class TestIdP:
 
     # --- requests ---
 
+    def encrypt_for_sp(self, *, sp_metadata_xml: str | bytes | None = None, certificate_pem: str | None = None,
+                       content: str = "aes256-cbc", transport: str = "rsa-oaep-mgf1p", digest: str = "sha1") -> None:
+        """Turn token encryption on, to the SP's encryption certificate from its metadata or given directly."""
+        if (sp_metadata_xml is None) == (certificate_pem is None):
+            raise InvalidInput("give either the SP metadata or a certificate")
+        certificate = certificate_pem or sp_encryption_certificate(sp_metadata_xml or b"")
+        self.encrypt_to = Encryption(certificate_pem=certificate, content=content, transport=transport, digest=digest)
+
+    def verify_redirect_signature(self, raw_query: str) -> None:
+        """Check the signature of an HTTP-Redirect request over the raw query string, as sent, against
+        `sp_verification_certificate`; InvalidAuthnRequest when it is missing or does not verify."""
+        if self.sp_verification_certificate is None:
+            return
+        segments: dict[str, list[str]] = {}
+        for segment in raw_query.split("&"):
+            if segment:
+                segments.setdefault(segment.split("=", 1)[0], []).append(segment)
+        if any(len(segments.get(name, [])) > 1 for name in ("SAMLRequest", "RelayState", "SigAlg", "Signature")):
+            raise InvalidAuthnRequest("a signed parameter is repeated")
+        if "Signature" not in segments or "SigAlg" not in segments:
+            raise InvalidAuthnRequest("the AuthnRequest is not signed, and this IdP requires signed requests")
+        sig_alg = unquote_plus(segments["SigAlg"][0].split("=", 1)[1])
+        if sig_alg != SIG_ALG_RSA_SHA256:
+            raise InvalidAuthnRequest(f"unsupported SigAlg {sig_alg}")
+        signed = "&".join(segments[name][0] for name in ("SAMLRequest", "RelayState", "SigAlg") if name in segments)
+        try:
+            signature = base64.b64decode(unquote_plus(segments["Signature"][0].split("=", 1)[1]), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidAuthnRequest("the Signature is not base64") from None
+        text = self.sp_verification_certificate.strip()
+        if "-----BEGIN" not in text:
+            text = f"-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----"
+        public_key = x509.load_pem_x509_certificate(text.encode("ascii")).public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise InvalidAuthnRequest("the verification certificate is not RSA")
+        try:
+            public_key.verify(signature, signed.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            raise InvalidAuthnRequest("the AuthnRequest signature does not verify") from None
+
     def parse_authn_request(
         self, saml_request: str, relay_state: str | None, *, deflated: bool = True
     ) -> AuthnRequestInfo:
         """Decode an AuthnRequest from the HTTP-Redirect binding (base64 of raw DEFLATE).
 
         `deflated=False` takes the HTTP-POST binding's plain base64 instead.
-        Signatures on the request are ignored and no SP metadata is consulted:
-        the ACS URL the request names is trusted.
+        The signature of an HTTP-Redirect request is checked apart, over the raw query string
+        (`verify_redirect_signature`); no SP metadata is consulted: the ACS URL the request names is trusted.
         """
         if relay_state is not None and len(relay_state) > MAX_RELAY_STATE_CHARS:
             raise InvalidAuthnRequest("RelayState is too long")

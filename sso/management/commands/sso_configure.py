@@ -6,11 +6,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from sso.errors import SsoConfigError
-from sso.metadata import DEFAULT_MAX_BYTES
+from sso.metadata import DEFAULT_MAX_BYTES, certificate_thumbprint_sha1
 from sso.models import IdentityProvider
 from sso.selectors import certificate_statuses
 from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual, idp_options_update
 from sso.sp import sp_endpoints
+from sso.sp_keys import sp_key_pair_ensure
 from tenants.models import Tenant
 from tenants.selectors import tenant_get
 
@@ -42,10 +43,23 @@ class Command(BaseCommand):
         parser.add_argument("--email-domain", metavar="DOMAIN", action="append", default=[], dest="email_domains",
                             help="An email domain that signs in through this IdP; repeat for several")
         parser.add_argument("--display-name", metavar="NAME", help='Button label: "Log In with NAME"')
+        encryption = parser.add_mutually_exclusive_group()
+        encryption.add_argument("--require-encryption", action="store_const", const=True,
+                                dest="require_encryption",
+                                help="Refuse assertions not encrypted to the tenant's SP certificate (Entra: Token "
+                                     "encryption); upload that certificate to the IdP first")
+        encryption.add_argument("--no-require-encryption", action="store_const", const=False,
+                                dest="require_encryption", help="Accept plain (signed) assertions again (the default)")
+        signing = parser.add_mutually_exclusive_group()
+        signing.add_argument("--sign-requests", action="store_const", const=True, dest="sign_requests",
+                             help="Sign AuthnRequests with the tenant's SP key (Entra: Verification certificates)")
+        signing.add_argument("--no-sign-requests", action="store_const", const=False, dest="sign_requests",
+                             help="Send unsigned AuthnRequests (the default)")
 
     def handle(self, *args: object, slug: str, metadata_file: str | None, metadata_url: str | None,
                sso_url: str | None, idp_entity_id: str | None, certificate_files: list[str],
                allow_idp_initiated: bool | None, email_domains: list[str], display_name: str | None,
+               require_encryption: bool | None = None, sign_requests: bool | None = None,
                **options: object) -> None:
         tenant = tenant_get(slug=slug)
         if tenant is None:
@@ -83,6 +97,8 @@ class Command(BaseCommand):
                                                allow_idp_initiated=allow_idp_initiated, email_domains=email_domains)
                 if display_name and idp.display_name != display_name:
                     idp = idp_options_update(idp=idp, actor="cli", display_name=display_name)
+                idp = idp_options_update(idp=idp, actor="cli", require_encrypted_assertions=require_encryption,
+                                         sign_authn_requests=sign_requests)
         except SsoConfigError as exc:
             where = {"metadata": "metadata", "metadata_url": "--metadata-url", "sso_url": "--sso-url",
                      "entity_id": "--idp-entity-id", "certificate": "certificate", "email_domains": "--email-domain"}
@@ -111,6 +127,9 @@ def _summary(tenant: Tenant, idp: IdentityProvider) -> str:
         f"  source:            {idp.get_source_display()}" + (f" — {idp.metadata_url}" if idp.metadata_url else ""),
         f"  login URL:         {idp.sso_url}",
         f"  IdP-initiated:     {'allowed' if idp.allow_idp_initiated else 'refused'}",
+        f"  encryption:        {'required' if idp.require_encrypted_assertions else 'optional'}"
+        " (the IdP may encrypt to the SP certificate below)",
+        f"  AuthnRequests:     {'signed with the SP key' if idp.sign_authn_requests else 'unsigned'}",
         f"  email domains:     {domains or 'none (nobody can find the sign-in button yet)'}",
         "  signing certificates:",
     ]
@@ -120,6 +139,13 @@ def _summary(tenant: Tenant, idp: IdentityProvider) -> str:
                      f"({status.label.lower()})")
         lines.append(f"      Thumbprint (SHA-1, as in Entra) {status.sha1_thumbprint}")
         lines.append(f"      SHA-256 {cert.fingerprint_sha256}")
+    sp_key = sp_key_pair_ensure(tenant=tenant)
+    lines += [
+        "  Portico's SP certificate (Entra: Token encryption, and Verification certificates when requests are signed):",
+        f"    Fingerprint (SHA-256) {sp_key.fingerprint_sha256}; valid until {sp_key.not_after:%Y-%m-%d}",
+        f"    Thumbprint (SHA-1) {certificate_thumbprint_sha1(sp_key.certificate_pem)}",
+        f"    print it with: manage.py sso_sp_metadata {tenant.slug} --certificate",
+    ]
     lines.append("")
     lines.append("Paste into Entra (Enterprise applications → your app → Single sign-on → Basic SAML Configuration):")
     for host in tenant.domains.order_by("-is_primary", "domain").values_list("domain", flat=True):
