@@ -314,7 +314,9 @@ def _test_succeeded(context: AcsContext, verified: VerifiedResponse, identity: S
     attempt = _record(
         context, outcome=SignInAttempt.Outcome.SUCCESS, code="ok", is_test=True,
         message=(f"Test sign-in succeeded for {identity.email}"
-                 f" (name: {identity.first_name} {identity.last_name}".rstrip() + ")."),
+                 f" (name: {identity.first_name} {identity.last_name}".rstrip() + ")."
+                 + (" The assertion was encrypted to Portico's certificate and decrypted." if verified.encrypted
+                    else "")),
         email=identity.email, seen=ResponseSeen(issuer=verified.issuer, in_response_to=verified.in_response_to,
                                                 xml=verified.xml), response_xml=verified.xml,
     )

@@ -108,7 +108,7 @@ def _login(idp: TestIdP, environ: WSGIEnvironment) -> _Response:
     params = _form(environ)
     acs_url = check_http_url(_required(params, "acs_url"), "acs_url")
     relay_state = _field(params, "relay_state", max_len=MAX_RELAY_STATE_CHARS)
-    kwargs = {
+    kwargs: dict[str, object] = {
         "acs_url": acs_url,
         "audience": _required(params, "audience", max_len=1024),
         "in_response_to": _field(params, "in_response_to", max_len=256),

@@ -278,3 +278,16 @@ def test_an_sp_certificate_near_its_end_is_warned_once_and_a_rotation_silences_i
     SpKeyPair.objects.filter(pk=other.pk).update(not_after=timezone.now() + timedelta(days=5))
     sp_key_pair_rotate(tenant=globex, actor="cli")  # support staff rotated before the task ran
     assert warn_expiring_certificates.apply().get() == 0
+
+
+def test_a_test_sign_in_says_the_assertion_was_encrypted(acme, acme_idp):
+    admin = signed_in("acme.localhost", "acme", member("acme", AccessLevel.CLIENT_ADMINISTRATOR))
+    _, info = sso_start(admin, test=True)
+    xml = acme_idp.build_response(acs_url=info.acs_url, audience=info.issuer, email="t@acme.example",
+                                  in_response_to=info.id,
+                                  encrypt=Encryption(certificate_pem=sp_published_certificates(tenant=acme)[0]))
+    response = _post(admin, xml)
+    assert response.status_code == 302 and "/sso/test/" in response["Location"]
+    attempt = _last_attempt()
+    assert attempt.is_test and attempt.outcome == "success"
+    assert "encrypted to Portico's certificate" in attempt.message
