@@ -285,6 +285,8 @@ def _the_encrypted_assertion(root: etree._Element) -> etree._Element:
 
 def _decrypted_assertion(plaintext: bytes) -> etree._Element:
     """The decrypted plaintext parsed as safely as the posted document; one Assertion, nothing else."""
+    if b"\x00" in plaintext:  # UTF-16 would hide a DOCTYPE from the scan below; SAML is UTF-8
+        raise SamlRejected(RejectCode.decryption_failed, DECRYPTION_FAILED)
     if dtd_declaration(plaintext):
         raise SamlRejected(
             RejectCode.doctype,

@@ -57,6 +57,9 @@ MGF_ALGORITHMS = frozenset({f"{XENC11_NS}mgf1sha1", f"{XENC11_NS}mgf1sha224", f"
 # XML Signature there (Signature, Reference, Transforms, …) is smuggled.
 _DS_ALLOWED = frozenset({"KeyInfo", "KeyName", "RetrievalMethod", "X509Data", "X509Certificate", "X509IssuerSerial",
                          "X509IssuerName", "X509SerialNumber", "X509SKI", "X509SubjectName", "DigestMethod"})
+# Elements whose text is a value; every other one holds elements only (whitespace aside).
+_TEXT_ELEMENTS = frozenset({"CipherValue", "OAEPparams", "KeySize", "CarriedKeyName", "KeyName", "X509Certificate",
+                            "X509IssuerName", "X509SerialNumber", "X509SKI", "X509SubjectName"})
 _DS_SIGNATURE_PARTS = frozenset({"Signature", "SignedInfo", "SignatureValue", "CanonicalizationMethod",
                                  "SignatureMethod", "Reference", "Transforms", "Transform", "DigestValue", "Object"})
 _XENC_ALLOWED = frozenset({"EncryptedData", "EncryptedKey", "EncryptionMethod", "CipherData", "CipherValue",
@@ -117,6 +120,8 @@ def check_encrypted_assertion(encrypted: etree._Element) -> tuple[etree._Element
         if not isinstance(element.tag, str):
             raise _malformed("contains a comment or processing instruction")
         if element is encrypted:
+            if (element.text or "").strip():
+                raise _malformed("contains text outside the elements that carry values")
             continue
         qname = etree.QName(element)
         if any(ancestor in key_names for ancestor in element.iterancestors()):
@@ -125,6 +130,8 @@ def check_encrypted_assertion(encrypted: etree._Element) -> tuple[etree._Element
             if qname.namespace == DS_NS and qname.localname in _DS_SIGNATURE_PARTS:
                 raise _smuggled(qname.localname)
             continue
+        if (element.tail or "").strip() or (qname.localname not in _TEXT_ELEMENTS and (element.text or "").strip()):
+            raise _malformed("contains text outside the elements that carry values")
         allowed = {DS_NS: _DS_ALLOWED, XENC_NS: _XENC_ALLOWED, XENC11_NS: {"MGF"}}.get(qname.namespace or "")
         if allowed is None or qname.localname not in allowed:
             if qname.localname == "CipherReference":

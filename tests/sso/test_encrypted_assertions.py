@@ -313,3 +313,12 @@ def test_the_response_signature_must_cover_the_encrypted_assertion_it_holds(idp,
     root = attacks.parse(build(idp, sp, sign_assertion=False, sign_response=False))
     resigned = sign_enveloped(root, root, generate_keypair("Attacker"))
     rejected(idp, etree.tostring(resigned), [sp], RejectCode.certificate_mismatch)
+
+
+@pytest.mark.parametrize("where", ["EncryptedAssertion", "CipherData"])
+def test_text_outside_the_values_is_refused(idp, sp, where) -> None:
+    root = attacks.parse(build(idp, sp))
+    element = encrypted_of(root) if where == "EncryptedAssertion" else encrypted_of(root).find(
+        f"{{{XENC_NS}}}EncryptedData/{{{XENC_NS}}}CipherData")
+    element.text = "smuggled"
+    rejected(idp, attacks.serialize(root), [sp], RejectCode.malformed)
