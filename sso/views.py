@@ -184,7 +184,7 @@ def sp_certificate(request: HttpRequest) -> HttpResponse:
     the newest, or ?key=<id> for another live one. Public, like the metadata that lists them all."""
     tenant = _tenant_or_404(request)
     raw = request.GET.get("key")
-    if raw is not None and not raw.isdigit():
+    if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) < 19):
         raise Http404
     pem = sp_certificate_pem(tenant=tenant, key_id=int(raw) if raw else None)
     if pem is None:

@@ -204,7 +204,8 @@ def test_the_certificate_downloads_as_a_cer_file_newest_first_during_a_rotation(
     new = sp_key_pair_rotate(tenant=acme, actor="test")
     assert client.get("/sso/certificate.cer").content.decode() == new.certificate_pem
     assert client.get(f"/sso/certificate.cer?key={old.pk}").content.decode() == old.certificate_pem
-    assert client.get("/sso/certificate.cer?key=x").status_code == 404
+    for bad in ("x", "²", "9" * 30, "9" * 18, ""):
+        assert client.get("/sso/certificate.cer", {"key": bad}).status_code == 404, bad
 
 
 def test_another_tenants_certificate_cannot_be_downloaded_here(acme, globex):
