@@ -1,7 +1,8 @@
 """The ACS end to end: real signed responses from the test IdP, Portico's checks, pysaml2, sign-in.
 
 Every rejection must leave no session, no user and nothing else changed, and answer with a clean
-4xx page carrying a reference code (security checklist rows 1-14).
+4xx page carrying a reference code (security checklist rows 1-14; row 15, encrypted assertions, in
+tests/sso/test_encrypted_assertions.py and tests/sso/test_sp_keys_in_use.py).
 """
 from __future__ import annotations
 
