@@ -20,6 +20,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
+# At import, not at the first encrypted sign-in: the binding refuses to load when lxml was built against
+# another libxml2 (pin both from requirements.txt), and that must stop start-up, not one sign-in.
+import xmlsec
 from lxml import etree
 
 from sso.types import RejectCode
@@ -183,8 +186,6 @@ def _check_key_transport(key: etree._Element) -> None:
 
 def encrypted_assertion_decrypt(encrypted: etree._Element, *, private_keys: Sequence[bytes]) -> bytes:
     """The plaintext (bytes, unparsed) of a saml:EncryptedAssertion, tried with each PEM private key."""
-    import xmlsec  # the C binding; imported here so that modules merely importing saml_guard stay light
-
     data, keys = check_encrypted_assertion(encrypted)
     key_length = CONTENT_ALGORITHMS[data.find(_x("EncryptionMethod")).get("Algorithm")]
     # A detached copy without KeyInfo and Type: xmlsec then uses only the key set below and hands the
