@@ -31,7 +31,7 @@ from sso.login_hint import login_hint_clean, login_hint_mismatch_message, url_wi
 from sso.request_signing import redirect_url_sign
 from sso.selectors import attempt_for_tenant, can_manage_sso, response_xml_readable, sp_certificate_pem, sp_metadata_for
 from sso.sp import sp_endpoints_for_request
-from sso.sp_keys import sp_signing_key
+from sso.sp_keys import SpKeyUnreadable, sp_signing_key
 
 logger = logging.getLogger("portico.sso")
 TEST_REQUESTS_KEY = "portico_test_requests"
@@ -88,9 +88,17 @@ class SsoLoginView(LoginView):
             tests = {**request.saml_session.get(TEST_REQUESTS_KEY, {}), **{rid: True for rid in started}}
             request.saml_session[TEST_REQUESTS_KEY] = tests
         if self.idp.sign_authn_requests and started and response.status_code == 302:
+            try:
+                key = sp_signing_key(tenant=tenant)
+            except SpKeyUnreadable:
+                logger.error("SP private key of tenant %s cannot be decrypted: PORTICO_KEY_ENCRYPTION_KEYS", tenant.slug)
+                return render(request, "sso/error.html", {
+                    "title": "Single sign-on can't start right now",
+                    "message": "Portico cannot sign the sign-in request for your organisation.",
+                    "advice": "Contact Portico support; nothing about your account has changed.",
+                }, status=503)
             # Before login_hint: the hint stays outside the signed string (sso.request_signing).
-            response["Location"] = redirect_url_sign(url=response["Location"],
-                                                     private_key_pem=sp_signing_key(tenant=tenant).private_key_pem)
+            response["Location"] = redirect_url_sign(url=response["Location"], private_key_pem=key.private_key_pem)
         hint = login_hint_clean(request.GET.get("login_hint"))
         if hint and started and response.status_code == 302:
             response["Location"] = url_with_login_hint(response["Location"], hint)

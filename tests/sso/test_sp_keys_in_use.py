@@ -292,3 +292,14 @@ def test_a_test_sign_in_says_the_assertion_was_encrypted(acme, acme_idp):
     attempt = _last_attempt()
     assert attempt.is_test and attempt.outcome == "success"
     assert "encrypted to Portico's certificate" in attempt.message
+
+
+def test_an_unreadable_signing_key_is_a_clear_page_not_a_500(acme, settings):
+    from cryptography.fernet import Fernet
+
+    settings.PORTICO_KEY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    sp_key_pair_ensure(tenant=acme)
+    _options(acme, sign_authn_requests=True)
+    settings.PORTICO_KEY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key is gone
+    response = client_for("acme.localhost").get("/sso/login/?next=/")
+    assert response.status_code == 503 and b"start right now" in response.content
