@@ -24,6 +24,7 @@ from sso.metadata import certificate_thumbprint_sha1
 from sso.models import IdentityProvider, SignInAttempt, SpKeyPair
 from sso.request_signing import redirect_url_sign
 from sso.services import idp_options_update
+from sso.sp import sp_endpoints
 from sso.sp_keys import sp_key_pair_ensure, sp_key_pair_rotate, sp_published_certificates, sp_signing_key
 from sso.tasks import warn_expiring_certificates
 from testidp.encryption import Encryption
@@ -303,3 +304,28 @@ def test_an_unreadable_signing_key_is_a_clear_page_not_a_500(acme, settings):
     settings.PORTICO_KEY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key is gone
     response = client_for("acme.localhost").get("/sso/login/?next=/")
     assert response.status_code == 503 and b"start right now" in response.content
+
+
+def test_an_encrypted_response_signs_in_once_and_answers_only_its_own_request(acme, acme_idp):
+    client = client_for("acme.localhost")
+    xml = _encrypted_response(client, acme_idp, sp_published_certificates(tenant=acme)[0], email="once@acme.example")
+    assert _post(client, xml).status_code == 302
+    other = client_for("acme.localhost")
+    sso_start(other)  # a browser with a saml session of its own, which never issued that request
+    assert _post(other, xml).status_code == 403
+    assert _last_attempt().code == "unknown_request"
+
+
+
+def test_an_unsolicited_encrypted_response_is_consumed_once(acme, acme_idp):
+    _options(acme, allow_idp_initiated=True)
+    client = client_for("acme.localhost")
+    sso_start(client)  # the saml session cookie
+    sp = sp_endpoints(host="acme.localhost")
+    xml = acme_idp.build_response(acs_url=sp.acs_url, audience=sp.entity_id, email="tile@acme.example",
+                                  encrypt=Encryption(certificate_pem=sp_published_certificates(tenant=acme)[0]))
+    assert _post(client, xml).status_code == 302
+    second = client_for("acme.localhost")
+    sso_start(second)
+    assert _post(second, xml).status_code == 403
+    assert _last_attempt().code == "replay"
