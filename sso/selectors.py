@@ -167,11 +167,14 @@ def sp_certificates_shown(*, tenant: Tenant, now: datetime | None = None) -> lis
     now = now or timezone.now()
     current = sp_key_pair_ensure(tenant=tenant)
     horizon = now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS)
+    keys = list(sp_keys_live(tenant=tenant, now=now))
+    # A renewal under way (a newer key outliving the horizon) is the fix, not something to warn about.
+    renewed = any(key.not_after > horizon for key in keys)
     shown = []
-    for key in sp_keys_live(tenant=tenant, now=now):
+    for key in keys:
         role = "current" if key.pk == current.pk else "next" if key.active_from > now else "previous"
         shown.append(SpCertificateShown(key=key, sha1_thumbprint=certificate_thumbprint_sha1(key.certificate_pem),
-                                        role=role, expiring=key.not_after <= horizon))
+                                        role=role, expiring=key.not_after <= horizon and not renewed))
     return shown
 
 

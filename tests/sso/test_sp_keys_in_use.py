@@ -329,3 +329,14 @@ def test_an_unsolicited_encrypted_response_is_consumed_once(acme, acme_idp):
     sso_start(second)
     assert _post(second, xml).status_code == 403
     assert _last_attempt().code == "replay"
+
+
+def test_the_settings_page_warns_of_an_expiring_sp_certificate_until_it_is_renewed(acme):
+    admin = signed_in("acme.localhost", "acme", member("acme", AccessLevel.CLIENT_ADMINISTRATOR))
+    key = sp_key_pair_ensure(tenant=acme)
+    SpKeyPair.objects.filter(pk=key.pk).update(not_after=timezone.now() + timedelta(days=3))
+    assert "ask Portico support for a new certificate" in admin.get("/sso/settings/").content.decode()
+    new = sp_key_pair_rotate(tenant=acme, actor="cli")
+    page = admin.get("/sso/settings/").content.decode()
+    assert "ask Portico support for a new certificate" not in page
+    assert new.fingerprint_sha256 in page and "New: signs from" in page and "Signs now" in page
