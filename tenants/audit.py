@@ -12,6 +12,8 @@ AUDIT_ACTION_PHRASES: dict[str, str] = {
     "tenant.hosts_update": "Host names changed",
     "tenant.email_domains_add": "Email domains added",
     "tenant.email_domain_remove": "Email domain removed",
+    "tenant.email_domain_verify": "Email domain verified",
+    "tenant.email_domain_claim_remove": "Email domain claim removed: another organisation verified the domain",
     "property.create": "Property created",
     "sso.idp_configure": "Identity provider connected or changed",
     "sso.idp_options": "Single sign-on options changed",

@@ -148,7 +148,7 @@ def test_a_loopback_metadata_url_is_refused(acme, settings):
 def test_an_email_domain_of_another_tenant_is_refused(acme, globex, test_idp, tmp_path):
     _refused(acme, "acme", "--metadata-file", write(tmp_path, "fm.xml", test_idp.metadata_xml()),
              "--email-domain", "acme-new.example", "--email-domain", "globex.example",
-             match="--email-domain: Email domain globex.example already signs in through tenant globex")
+             match="--email-domain: Email domain globex.example already signs in through another organisation on Portico")
 
 
 def test_a_bad_display_name_is_refused_before_anything_is_saved(acme, test_idp, tmp_path):

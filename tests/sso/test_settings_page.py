@@ -345,7 +345,7 @@ def test_an_email_domain_of_another_tenant_is_refused_next_to_the_field(acme, gl
     before = configuration_state(acme)
     response = admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": "globex.example"})
     assert response.status_code == 200
-    assert ("Email domain globex.example already signs in through tenant globex"
+    assert ("Email domain globex.example already signs in through another organisation on Portico"
             in field_errors(response.content.decode(), "domain-domain"))
     assert configuration_state(acme) == before
 
