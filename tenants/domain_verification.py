@@ -53,8 +53,8 @@ def resolvers_parse(text: str) -> list[tuple[str, int]]:
         if not item:
             continue
         if item.startswith("["):
-            host, _, port = item[1:].partition("]")
-            port = port.lstrip(":")
+            host, bracket, port = item[1:].partition("]")
+            port = port.removeprefix(":") if bracket else "not an address"
         elif item.count(":") == 1:
             host, port = item.split(":")
         else:
