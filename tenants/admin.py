@@ -231,7 +231,7 @@ class EmailDomainAdmin(ReadOnlyAdmin):
         for row in queryset.select_related("tenant"):
             outcome = email_domain_dns_check(email_domain_id=row.pk, actor=request.user)
             level = messages.SUCCESS if outcome in (DomainCheck.verified, DomainCheck.already_verified) else messages.WARNING
-            self.message_user(request, f"{row.domain} ({row.tenant.slug}): {outcome}.", level)
+            self.message_user(request, f"DNS check of {row.domain} ({row.tenant.slug}): {outcome}.", level)
 
 
 @admin.register(AuditEvent)
