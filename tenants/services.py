@@ -251,6 +251,8 @@ def tenant_create(
                 [Domain(tenant=tenant, domain=host, is_primary=index == 0) for index, host in enumerate(host_list)]
             )
             # Only operators create tenants (CLI, demo set-up): the domains they name are verified.
+            _verification_lock()
+            email_domains_check_claimable(domain_list)  # again, under the lock
             rows = EmailDomain.objects.bulk_create([
                 EmailDomain(tenant=tenant, domain=domain, verified_at=timezone.now(),
                             verified_method=EmailDomain.Method.OPERATOR) for domain in domain_list])
