@@ -61,7 +61,10 @@ class Stack:
         self.static_root = Path(tempfile.mkdtemp(prefix="portico-bench-static-"))
         self.env = dict(os.environ, DATABASE_URL=self.db_url, DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50),
                         PORTICO_BASE_URL=f"http://localhost:{self.port}", STATIC_ROOT=str(self.static_root),
-                        CELERY_TASK_DEFAULT_QUEUE=f"portico-bench-{self.run_id}", PORTICO_TESTING="false",
+                        CELERY_TASK_DEFAULT_QUEUE=f"portico-bench-{self.run_id}",
+                        # Every simulated browser comes from 127.0.0.1, so per-IP limits would throttle
+                        # the benchmark itself; tests/portal/test_ratelimit.py covers the limits.
+                        PORTICO_RATELIMIT_ENABLED="false",
                         GUNICORN_WORKERS=str(workers), GUNICORN_THREADS=str(threads),
                         GUNICORN_BIND=f"{HOST}:{self.port}", LOG_LEVEL="WARNING")
         self.proc: subprocess.Popen | None = None
@@ -90,8 +93,10 @@ class Stack:
         from django.db import connections
 
         connections.close_all()
+        # A file, not a pipe: nobody reads a pipe during the run, and a full one blocks every worker.
+        self.log = tempfile.TemporaryFile(prefix="portico-bench-gunicorn-")
         self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "-c", "gunicorn.conf.py"],
-                                     cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -101,8 +106,12 @@ class Stack:
             except OSError:
                 time.sleep(0.2)
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.proc.stderr.read().decode()[-3000:]}")
+                raise RuntimeError(f"gunicorn exited: {self.log_tail()}")
         raise RuntimeError("gunicorn did not answer within 60 s")
+
+    def log_tail(self, size: int = 3000) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-size:]
 
     def _tenants_create(self) -> None:
         from django_tenants.utils import schema_context
