@@ -171,11 +171,11 @@ _CHECK_MESSAGES: dict[str, tuple[int, str]] = {
     DomainCheck.already_verified: (messages.SUCCESS, "{domain} is already verified."),
     DomainCheck.not_found: (messages.WARNING, "No TXT record found at {name} yet. DNS changes can take a while to "
                                               "appear; Portico also checks by itself every few minutes. "
-                                              "(reference DOMAIN-DNS-NOT-FOUND)"),
+                                              f"(reference {EmailDomainRefusal.dns_not_found})"),
     DomainCheck.mismatch: (messages.WARNING, "{name} has TXT records, but none is {value}. Check the value was "
-                                             "copied whole. (reference DOMAIN-DNS-MISMATCH)"),
+                                             f"copied whole. (reference {EmailDomainRefusal.dns_mismatch})"),
     DomainCheck.dns_error: (messages.WARNING, "Portico could not get an answer from DNS for {name} just now; it will "
-                                              "try again by itself. (reference DOMAIN-DNS-ERROR)"),
+                                              f"try again by itself. (reference {EmailDomainRefusal.dns_error})"),
     DomainCheck.taken: (messages.WARNING, "The record is right, but {domain} (or a domain it is under) is already "
                                           "verified by another organisation on Portico. Contact Portico support. "
                                           f"(reference {EmailDomainRefusal.taken})"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import F, QuerySet
 
+from tenants.addresses import InvalidAddress, domain_canonical
 from tenants.models import EmailDomain, Tenant
 
 
@@ -20,7 +21,11 @@ def tenant_for_email(*, email: str) -> Tenant | None:
 
     A pending claim routes nothing: several tenants may claim a domain, only its verified owner signs it in.
     """
-    domain = email.strip().rsplit("@", 1)[-1].lower() if "@" in (email or "") else ""
+    try:
+        # The one normalisation of tenants.addresses (no Unicode case folding), as the ACS compares.
+        domain = domain_canonical(email.strip().rsplit("@", 1)[-1]) if "@" in (email or "") else ""
+    except InvalidAddress:
+        return None
     if not domain:
         return None
     row = EmailDomain.objects.select_related("tenant").filter(domain=domain, verified_at__isnull=False).first()

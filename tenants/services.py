@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from tenants.addresses import InvalidAddress, domain_canonical
 from tenants.domain_verification import (
     DnsLookupFailed,
     portico_domain_of,
@@ -70,12 +71,13 @@ def host_normalize(host: str) -> str:
 
 
 def email_domain_normalize(domain: str) -> str:
-    value = (domain or "").strip().lower().lstrip("@").rstrip(".")
+    value = (domain or "").strip().lstrip("@").rstrip(".")
     try:
         if "." not in value:
             raise TenantError("no dot")
-        return host_normalize(value)
-    except TenantError as exc:
+        # IDNA A-labels, A-Z lower-cased only (tenants.addresses), as the ACS and discovery compare.
+        return host_normalize(domain_canonical(value))
+    except (TenantError, InvalidAddress) as exc:
         raise TenantError(f"Invalid email domain {domain!r}: give a domain such as acme.example.",
                           code=EmailDomainRefusal.invalid) from exc
 

@@ -19,6 +19,10 @@ class EmailDomainRefusal(StrEnum):
     taken = "DOMAIN-TAKEN"  # verified by another tenant
     parent_taken = "DOMAIN-PARENT-TAKEN"  # under a domain another tenant holds verified
     not_yours = "DOMAIN-NOT-YOURS"  # not one of this tenant's domains (verify/remove)
+    # A DNS check that did not verify (the settings page's Verify now):
+    dns_not_found = "DOMAIN-DNS-NOT-FOUND"
+    dns_mismatch = "DOMAIN-DNS-MISMATCH"
+    dns_error = "DOMAIN-DNS-ERROR"
 
 
 class DomainCheck(StrEnum):

@@ -261,3 +261,12 @@ def test_the_migration_marks_existing_domains_verified(acme):
     migration.existing_domains_verified(apps, None)
     row.refresh_from_db()
     assert row.verified_at is not None and row.verified_method == "existing" and row.verification_token != "same"
+
+
+def test_domains_are_kept_and_matched_in_the_one_canonical_form(acme):
+    row = _claim(acme, "@Bücher.Example.")
+    assert row.domain == "xn--bcher-kva.example"
+    email_domain_verified_mark(email_domain=row, method="support", actor="test")
+    assert tenant_for_email(email="kim@bücher.example") == acme
+    assert tenant_for_email(email="kim@XN--BCHER-KVA.example") == acme
+    assert tenant_for_email(email="kim@bad..example") is None
