@@ -324,9 +324,8 @@ def tenant_email_domains_add(*, tenant: Tenant, domains: Iterable[str], actor: A
     with transaction.atomic():
         added = []
         for domain in domain_list:
-            row = EmailDomain.objects.filter(tenant=tenant, domain=domain).first()
-            if row is None:
-                row = EmailDomain.objects.create(tenant=tenant, domain=domain)
+            row, created = EmailDomain.objects.get_or_create(tenant=tenant, domain=domain)
+            if created:
                 added.append(row)
             if verified and row.verified_at is None:
                 email_domain_verified_mark(email_domain=row, method=EmailDomain.Method.OPERATOR, actor=actor)
