@@ -18,6 +18,7 @@ from tenants.services import (
     tenant_email_domain_remove,
     tenant_email_domains_add,
 )
+from tenants.types import signed_in_user
 
 
 class TenantFilter(admin.SimpleListFilter):
@@ -127,7 +128,7 @@ class TenantAdmin(admin.ModelAdmin):
         obj.save()
         transaction.on_commit(routing_invalidate)  # status or name: cached routing must not serve the old row
         if form.changed_data:
-            audit_record(actor=request.user, action="tenant.update", tenant=obj, target=obj.slug,
+            audit_record(actor=signed_in_user(request), action="tenant.update", tenant=obj, target=obj.slug,
                          data={name: str(form.cleaned_data.get(name)) for name in form.changed_data})
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: forms.BaseModelFormSet,
@@ -146,15 +147,15 @@ class TenantAdmin(admin.ModelAdmin):
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline in formset.deleted_forms:
             if inline.instance.pk:
-                tenant_email_domain_remove(tenant=tenant, domain=inline.instance.domain, actor=request.user)
+                tenant_email_domain_remove(tenant=tenant, domain=inline.instance.domain, actor=signed_in_user(request))
                 formset.deleted_objects.append(inline.instance)
         for inline in formset.forms:
             if inline in formset.deleted_forms or not inline.has_changed() or not inline.cleaned_data.get("domain"):
                 continue
             if inline.instance.pk:
                 old = EmailDomain.objects.get(pk=inline.instance.pk).domain
-                tenant_email_domain_remove(tenant=tenant, domain=old, actor=request.user)
-            added = tenant_email_domains_add(tenant=tenant, domains=[inline.cleaned_data["domain"]], actor=request.user)
+                tenant_email_domain_remove(tenant=tenant, domain=old, actor=signed_in_user(request))
+            added = tenant_email_domains_add(tenant=tenant, domains=[inline.cleaned_data["domain"]], actor=signed_in_user(request))
             formset.new_objects.extend(added)
 
     def _hosts_save(self, request: HttpRequest, tenant: Tenant, formset: forms.BaseModelFormSet) -> None:
@@ -166,7 +167,7 @@ class TenantAdmin(admin.ModelAdmin):
             obj.tenant = tenant
             obj.save()
         if instances or removed:
-            audit_record(actor=request.user, action="tenant.hosts_update", tenant=tenant,
+            audit_record(actor=signed_in_user(request), action="tenant.hosts_update", tenant=tenant,
                          data={"saved": [obj.domain for obj in instances], "removed": removed})
             transaction.on_commit(routing_invalidate)
         formset.save_m2m()
@@ -190,6 +191,9 @@ class EmailDomainAdmin(ReadOnlyAdmin):
     list_select_related = ["tenant"]
 
 
+_AUDIT_FIELDS = ("created", "tenant", "actor", "action", "target", "data")
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created", "tenant", "actor", "action", "target"]
@@ -197,5 +201,5 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["actor", "target", "action"]
     list_select_related = ["tenant"]
     date_hierarchy = "created"
-    fields = ["created", "tenant", "actor", "action", "target", "data"]
-    readonly_fields = fields
+    fields = _AUDIT_FIELDS
+    readonly_fields = _AUDIT_FIELDS

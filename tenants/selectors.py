@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from tenants.models import EmailDomain, Tenant
+from tenants.types import tenant_connection
 
 
 def tenant_list() -> QuerySet[Tenant]:
@@ -33,8 +34,7 @@ def tenant_current() -> Tenant | None:
 
     schema_context() installs a stand-in object rather than the Tenant row, so look the row up.
     """
-    from django.db import connection
-
+    connection = tenant_connection()
     tenant = getattr(connection, "tenant", None)
     if isinstance(tenant, Tenant):
         return None if tenant.is_public else tenant

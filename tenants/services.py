@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from tenants.errors import TenantError
@@ -23,7 +23,7 @@ HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 def actor_label(actor: Actor) -> str:
     if actor is None:
         return "system"
-    if isinstance(actor, AbstractBaseUser):
+    if isinstance(actor, User):
         prefix = "support" if getattr(actor, "is_staff", False) else "user"
         return f"{prefix}:{getattr(actor, 'email', '') or actor.get_username()}"
     return str(actor)
