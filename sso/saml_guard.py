@@ -823,7 +823,7 @@ def _name_id(assertion: etree._Element) -> tuple[str, str | None]:
     subject = _one(assertion, f"{{{SAML_NS}}}Subject", "Subject")
     name_id = _one(subject, f"{{{SAML_NS}}}NameID", "NameID") if subject is not None else None
     value = _pure_text(name_id, "NameID") if name_id is not None else ""
-    if not value.strip():
+    if name_id is None or not value.strip():
         raise SamlRejected(RejectCode.missing_subject, "The assertion's Subject has no NameID.")
     return value, name_id.get("Format")
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from lxml import etree
@@ -40,10 +40,10 @@ def attempt_for_tenant(*, tenant: Tenant, reference: str) -> SignInAttempt | Non
     return SignInAttempt.objects.filter(tenant=tenant, reference=(reference or "").strip().upper()).first()
 
 
-def can_manage_sso(user: AbstractBaseUser | AnonymousUser) -> bool:
+def can_manage_sso(user: User | AnonymousUser) -> bool:
     """A tenant user who may see and change the tenant's SSO settings: the same people who manage
     the team (active Client Administrators, and Support). Call it in the tenant's schema."""
-    return member_can_manage_team(user=user)
+    return isinstance(user, User) and member_can_manage_team(user=user)
 
 
 # --- Certificates ---------------------------------------------------------------------------------

@@ -25,12 +25,12 @@ def dtd_declaration(document: str | bytes) -> Literal["DOCTYPE", "ENTITY"] | Non
     UTF-16 would hide "<!DOCTYPE" behind NUL bytes.
     """
     if isinstance(document, bytes):
-        doctype, entity = _DOCTYPE_BYTES, _ENTITY_BYTES
+        doctype, entity = bool(_DOCTYPE_BYTES.search(document)), bool(_ENTITY_BYTES.search(document))
     else:
-        doctype, entity = _DOCTYPE, _ENTITY
-    if doctype.search(document):
+        doctype, entity = bool(_DOCTYPE.search(document)), bool(_ENTITY.search(document))
+    if doctype:
         return "DOCTYPE"
-    if entity.search(document):
+    if entity:
         return "ENTITY"
     return None
 
