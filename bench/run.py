@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DEBUG", "true")  # settings refuse to load without a SECRET_KEY otherwise
@@ -62,9 +63,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     idp = TestIdP("http://idp.bench.invalid")
     endpoints = sp_endpoints(host="bench.localhost")
-    values = dict(entity_id=idp.entity_id, sso_url=idp.sso_url, certificate_pems=[idp.keypair.cert_pem],
-                  allow_idp_initiated=True, endpoints=endpoints, tenant_name="Bench")
-    cached = SPConfig().load(sp_config_dict(**values))
+    config_dict = partial(sp_config_dict, entity_id=idp.entity_id, sso_url=idp.sso_url,
+                          certificate_pems=[idp.keypair.cert_pem], allow_idp_initiated=True, endpoints=endpoints,
+                          tenant_name="Bench")
+    cached = SPConfig().load(config_dict())
 
     def fresh_response() -> tuple[str, str]:
         xml = idp.build_response(acs_url=endpoints.acs_url, audience=endpoints.entity_id, email="b@bench.example")
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         Saml2Client(cached).parse_authn_request_response(payload, BINDING_HTTP_POST, {})
 
     def uncached_config() -> None:
-        Saml2Client(SPConfig().load(sp_config_dict(**values)))
+        Saml2Client(SPConfig().load(config_dict()))
 
     def cached_config() -> None:
         Saml2Client(cached)
