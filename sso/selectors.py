@@ -19,6 +19,7 @@ from sso.diagnosis import admin_headline
 from sso.metadata import certificate_thumbprint_sha1
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
 from sso.sp import LOGIN_PATH, sp_endpoints
+from sso.xmlsafe import hardened_parser
 from tenants.audit import AUDIT_ACTION_GROUPS, audit_action_phrase
 from tenants.models import AuditEvent, Tenant
 from tenants.selectors import tenant_for_email
@@ -148,8 +149,7 @@ def response_xml_readable(xml: str) -> str:
     """
     if not xml or "<!" in xml.replace("<!--", ""):  # DOCTYPE, ENTITY, CDATA: show as received
         return xml
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             remove_blank_text=True)
+    parser = hardened_parser(keep_comments=True, remove_blank_text=True)
     try:
         root = etree.fromstring(xml.encode("utf-8"), parser=parser)
     except (etree.XMLSyntaxError, ValueError):
