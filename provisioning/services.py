@@ -40,7 +40,7 @@ from tenants.types import Actor
 T = TypeVar("T")
 
 
-def _collect(problems: list[ProvisioningError], check: Callable[[], T]) -> T | None:
+def problems_collect(problems: list[ProvisioningError], check: Callable[[], T]) -> T | None:
     """Run one check; a problem is kept for reporting with the others instead of stopping here."""
     try:
         return check()
@@ -262,7 +262,7 @@ def _provision_locked(
 
 # --- Granting access ----------------------------------------------------------------------------
 
-def _check_may_grant(*, actor: Actor, access_level: AccessLevel, properties: Sequence[Property]) -> None:
+def access_grant_check(*, actor: Actor, access_level: AccessLevel, properties: Sequence[Property]) -> None:
     """A tenant user may grant only what they hold: levels up to their own, properties they see."""
     if not isinstance(actor, User):
         return  # the CLI and support staff act for Portico, not as a tenant member
@@ -277,7 +277,8 @@ def _check_may_grant(*, actor: Actor, access_level: AccessLevel, properties: Seq
         raise NotAllowed(f"You can't grant access to {', '.join(outside)}.", field="properties")
 
 
-def _level_require(access_level: AccessLevel | str | None) -> AccessLevel:
+def access_level_require(*, access_level: AccessLevel | str | None) -> AccessLevel:
+    """The AccessLevel named by a value or label, or a ProvisioningError on access_level."""
     level = AccessLevel.parse(access_level) if isinstance(access_level, str) else access_level
     if level is None:
         choices = ", ".join(choice.value for choice in AccessLevel)
@@ -291,7 +292,7 @@ def _properties_require(level: AccessLevel, properties: Sequence[Property]) -> N
         raise ProvisioningError(f"Choose at least one property for {level.label} access.", field="properties")
 
 
-def _membership_apply(
+def membership_apply(
     *, email: str, first_name: str, last_name: str, access_level: AccessLevel, properties: Sequence[Property],
     origin: str, add_properties: bool = False, keep_higher_level: bool = False,
 ) -> MemberChange:
@@ -339,16 +340,17 @@ def member_add_check(
     if isinstance(actor, User) and not member_can_manage_team(user=actor):
         raise NotAllowed("Only Client Administrators can add team members.")
     problems: list[ProvisioningError] = []
-    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    level = (problems_collect(problems, lambda: access_level_require(access_level=access_level))
+             if access_level is not None else None)
     checked = None
     if email is not None:
-        checked = _collect(problems, lambda: _member_email_check(tenant=tenant, email=email, actor=actor))
+        checked = problems_collect(problems, lambda: _member_email_check(tenant=tenant, email=email, actor=actor))
     props = list(properties) if properties is not None else None
     if level is not None and props is not None:
         before = len(problems)
-        _collect(problems, lambda: _properties_require(level, props))
+        problems_collect(problems, lambda: _properties_require(level, props))
         if len(problems) == before:
-            _collect(problems, lambda: _check_may_grant(actor=actor, access_level=level, properties=props))
+            problems_collect(problems, lambda: access_grant_check(actor=actor, access_level=level, properties=props))
     problems_raise(problems)
     return checked, level, props or []
 
@@ -387,7 +389,7 @@ def member_add(
     assert checked is not None and level is not None  # both were given, so both were checked
     email = checked
     with transaction.atomic():
-        result = _membership_apply(
+        result = membership_apply(
             email=email, first_name=first_name, last_name=last_name, access_level=level, properties=properties,
             origin=Membership.Origin.PRE_PROVISIONED,
         )
@@ -395,7 +397,7 @@ def member_add(
             audit_record(actor=actor, action="member.add", tenant=tenant, target=email,
                          data={"user_created": result.user_created, "changes": result.changes})
             if notify:
-                _email_access_granted(tenant=tenant, membership=result.membership, key=None)
+                access_granted_email_queue(tenant=tenant, membership=result.membership, key=None)
     return result
 
 
@@ -404,7 +406,7 @@ def member_access_change(
     actor: Actor,
 ) -> MemberChange:
     """Change a member's access level and properties (Team Members); a Waiting Room member is let in."""
-    level = _level_require(access_level)
+    level = access_level_require(access_level=access_level)
     if isinstance(actor, User):
         if not member_can_manage_team(user=actor):
             raise NotAllowed("Only Client Administrators can change team members' access.")
@@ -415,10 +417,10 @@ def member_access_change(
             raise NotAllowed("You can't change the access of someone who holds more access than you.")
     properties = list(properties)
     _properties_require(level, properties)
-    _check_may_grant(actor=actor, access_level=level, properties=properties)
+    access_grant_check(actor=actor, access_level=level, properties=properties)
     user = membership.user
     with transaction.atomic():
-        result = _membership_apply(
+        result = membership_apply(
             email=user.username, first_name="", last_name="", access_level=level, properties=properties,
             origin=Membership.Origin.PRE_PROVISIONED,
         )
@@ -426,7 +428,7 @@ def member_access_change(
             audit_record(actor=actor, action="member.access_change", tenant=tenant, target=user.username,
                          data={"changes": result.changes})
             if "state" in result.changes:  # let in from the Waiting Room, or given access again
-                _email_access_granted(tenant=tenant, membership=result.membership, key=None)
+                access_granted_email_queue(tenant=tenant, membership=result.membership, key=None)
             else:
                 _email_access_changed(tenant=tenant, membership=result.membership, changes=result.changes)
     return result
@@ -455,7 +457,7 @@ def member_invite_resend(*, tenant: Tenant, membership: Membership, actor: Actor
         if locked.state != Membership.State.ACTIVE or not locked.user.is_active:
             raise ProvisioningError(f"{locked.user.email} has no access to be invited to; give them access first.")
         audit_record(actor=actor, action="member.invite_resend", tenant=tenant, target=locked.user.username)
-        _email_access_granted(tenant=tenant, membership=locked, key=None)
+        access_granted_email_queue(tenant=tenant, membership=locked, key=None)
 
 
 def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Membership:
@@ -484,7 +486,7 @@ def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Me
     return locked
 
 
-def _email_access_granted(*, tenant: Tenant, membership: Membership, key: str | None) -> None:
+def access_granted_email_queue(*, tenant: Tenant, membership: Membership, key: str | None) -> None:
     """"You can now sign in", with the tenant's sign-on URL (call inside the tenant's schema)."""
     user = membership.user
     level = AccessLevel(membership.access_level)

@@ -39,14 +39,14 @@ from provisioning.selectors import (
     tenant_url,
 )
 from provisioning.services import (
-    _check_may_grant,
-    _collect,
-    _email_access_granted,
-    _level_require,
-    _membership_apply,
+    access_grant_check,
+    access_granted_email_queue,
+    access_level_require,
     email_normalize,
     email_validate_for_tenant,
     member_add,
+    membership_apply,
+    problems_collect,
 )
 from provisioning.types import BulkDecision, RequestedProperty
 from support.models import NewUserRequest, SetupLink
@@ -147,19 +147,21 @@ def new_user_request_check(
     if not member_can_request_users(user=requester):
         raise NotAllowed("Your access level doesn't allow requesting new users.")
     problems: list[ProvisioningError] = []
-    checked_email = _collect(problems, lambda: _request_email_check(tenant=tenant, email=email)) \
+    checked_email = problems_collect(problems, lambda: _request_email_check(tenant=tenant, email=email)) \
         if email is not None else None
     if first_name is not None and not first_name.strip():
         problems.append(ProvisioningError("Enter a first name.", field="first_name"))
     if last_name is not None and not last_name.strip():
         problems.append(ProvisioningError("Enter a surname.", field="last_name"))
-    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    level = (problems_collect(problems, lambda: access_level_require(access_level=access_level))
+             if access_level is not None else None)
     if properties is not None and not list(properties):
         problems.append(ProvisioningError("Choose at least one property.", field="properties"))
     elif properties is not None and level is not None:
-        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=list(properties)))
+        problems_collect(problems, lambda: access_grant_check(actor=requester, access_level=level,
+                                                              properties=list(properties)))
     elif level is not None:
-        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=[]))
+        problems_collect(problems, lambda: access_grant_check(actor=requester, access_level=level, properties=[]))
     problems_raise(problems)
     return checked_email, level
 
@@ -260,7 +262,7 @@ def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: A
     with transaction.atomic():
         row = _request_lock(request_id)
         tenant = row.tenant
-        level = _level_require(row.access_level)
+        level = access_level_require(access_level=row.access_level)
         with schema_context(tenant.schema_name):
             ids = [p.get("id") for p in row.properties]
             codes = [p.get("code") for p in row.properties]
@@ -270,12 +272,12 @@ def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: A
             if not found and not level_sees_all_properties(level):
                 raise ProvisioningError(
                     f"None of the properties asked for {row.email} exist in {tenant.name} any more; reject it.")
-            result = _membership_apply(
+            result = membership_apply(
                 email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
                 access_level=level, properties=found, origin=Membership.Origin.REQUEST,
                 add_properties=True, keep_higher_level=True,
             )
-            _email_access_granted(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
+            access_granted_email_queue(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
         row.status = NewUserRequest.Status.APPROVED
         row.decided_by = actor if isinstance(actor, User) else None
         row.decided_by_label = actor_label(actor)
