@@ -17,6 +17,9 @@ from tenants.services import (
     host_normalize,
     tenant_email_domain_remove,
     tenant_email_domains_add,
+    tenant_host_primary_set,
+    tenant_hosts_add,
+    tenant_hosts_remove,
 )
 from tenants.types import signed_in_user
 
@@ -60,9 +63,19 @@ class DomainInlineForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from exc
 
 
+class HostFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms
+                if f not in self.deleted_forms and f.cleaned_data.get("domain")]
+        if kept and sum(1 for f in kept if f.cleaned_data.get("is_primary")) != 1:
+            raise forms.ValidationError("Exactly one host name must be primary (it is the one links and e-mails use).")
+
+
 class DomainInline(admin.TabularInline):
     model = Domain
     form = DomainInlineForm
+    formset = HostFormSet
     extra = 0
     verbose_name = "host name"
     verbose_name_plural = "host names (each serves the tenant's portal and its own SAML Identifier and Reply URL)"
@@ -159,18 +172,30 @@ class TenantAdmin(admin.ModelAdmin):
             formset.new_objects.extend(added)
 
     def _hosts_save(self, request: HttpRequest, tenant: Tenant, formset: forms.BaseModelFormSet) -> None:
-        instances = formset.save(commit=False)
-        removed = [obj.domain for obj in formset.deleted_objects]
-        for obj in formset.deleted_objects:
-            obj.delete()
-        for obj in instances:
-            obj.tenant = tenant
-            obj.save()
-        if instances or removed:
-            audit_record(actor=signed_in_user(request), action="tenant.hosts_update", tenant=tenant,
-                         data={"saved": [obj.domain for obj in instances], "removed": removed})
-            transaction.on_commit(routing_invalidate)
-        formset.save_m2m()
+        # Through the services (uniqueness across tenants, audit, routing invalidation). Added first,
+        # then the primary moved, then removed: the primary host is never removed (HostFormSet.clean).
+        actor = signed_in_user(request)
+        added: list[str] = []
+        removed = [inline.instance.domain for inline in formset.deleted_forms if inline.instance.pk]
+        primary = None
+        for inline in formset.forms:
+            if inline in formset.deleted_forms or not inline.cleaned_data.get("domain"):
+                continue
+            host = inline.cleaned_data["domain"]
+            old = Domain.objects.get(pk=inline.instance.pk).domain if inline.instance.pk else None
+            if host != old:
+                added.append(host)
+                if old:
+                    removed.append(old)
+            if inline.cleaned_data.get("is_primary"):
+                primary = host
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if added:
+            formset.new_objects.extend(tenant_hosts_add(tenant=tenant, hosts=added, actor=actor))
+        if primary:
+            tenant_host_primary_set(tenant=tenant, host=primary, actor=actor)
+        if removed:
+            tenant_hosts_remove(tenant=tenant, hosts=removed, actor=actor)
 
 
 @admin.register(Domain)

@@ -158,6 +158,22 @@ def tenant_hosts_remove(*, tenant: Tenant, hosts: Iterable[str], actor: Actor) -
     return deleted
 
 
+def tenant_host_primary_set(*, tenant: Tenant, host: str, actor: Actor) -> Domain:
+    """Make one of the tenant's hosts its primary (the one links and e-mails use)."""
+    host = host_normalize(host)
+    with transaction.atomic():
+        row = Domain.objects.select_for_update().filter(tenant=tenant, domain=host).first()
+        if row is None:
+            raise TenantError(f"{host} is not a host of tenant {tenant.slug}.")
+        if not row.is_primary:
+            Domain.objects.filter(tenant=tenant, is_primary=True).update(is_primary=False)
+            Domain.objects.filter(pk=row.pk).update(is_primary=True)
+            row.is_primary = True
+            audit_record(actor=actor, action="tenant.host_primary_set", tenant=tenant, target=host)
+            transaction.on_commit(routing_invalidate)
+    return row
+
+
 def tenant_status_set(*, tenant: Tenant, status: str, actor: Actor) -> Tenant:
     """Activate or suspend a tenant; hosts route by the new status from the next request on."""
     if status not in Tenant.Status.values:
