@@ -189,8 +189,9 @@ def sp_metadata(request: SamlRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def sp_certificate(request: SamlRequest) -> HttpResponse:
-    """A live SP certificate of the tenant as a .cer file (PEM), what Entra's Token encryption uploads:
-    the newest, or ?key=<id> for another live one. Public, like the metadata that lists them all."""
+    """A live SP certificate of the tenant as a .cer file, what Entra's Token encryption imports: PEM, the
+    form of Entra's own "Certificate (Base64)" .cer download. The newest, or ?key=<id> for another live
+    one. Public, like the metadata that lists them all."""
     tenant = _tenant_or_404(request)
     raw = request.GET.get("key")
     if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) < 19):
@@ -198,7 +199,7 @@ def sp_certificate(request: SamlRequest) -> HttpResponse:
     pem = sp_certificate_pem(tenant=tenant, key_id=int(raw) if raw else None)
     if pem is None:
         raise Http404
-    response = HttpResponse(pem, content_type="application/pkix-cert")
+    response = HttpResponse(pem, content_type="application/x-pem-file")  # application/pkix-cert means DER
     response["Content-Disposition"] = f'attachment; filename="portico-{tenant.slug}-sp.cer"'
     return response
 
