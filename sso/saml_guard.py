@@ -169,7 +169,7 @@ def _verify_tree(
         raise SamlRejected(
             RejectCode.encryption_required,
             "The assertion is not encrypted, and this organisation requires encrypted assertions. Turn on token "
-            "encryption in the IdP with Portico's certificate (Entra: Single sign-on > Token encryption), or turn "
+            "encryption in the IdP with Portico's certificate (Entra: your Portico application > Token encryption), or turn "
             "the requirement off on the SSO settings page.",
         )
     _check_not_encrypted(root)

@@ -72,7 +72,7 @@ _XENC_ALLOWED = frozenset({"EncryptedData", "EncryptedKey", "EncryptionMethod", 
 DECRYPTION_FAILED = (
     "The encrypted assertion could not be decrypted with this organisation's Portico key(s): the IdP "
     "encrypts to another certificate, or the response was altered on the way. Upload the certificate shown "
-    "on Portico's SSO settings page to the IdP (Entra: Single sign-on > Token encryption) and activate it."
+    "on Portico's SSO settings page to the IdP (Entra: your Portico application > Token encryption) and activate it."
 )
 
 
