@@ -31,6 +31,7 @@ SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 RESERVED_SLUGS = frozenset({"public", "www", "admin", "api", "static", "sso", "idp", "mail", "support"})
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+MAX_PENDING_EMAIL_DOMAINS = 20
 
 
 def actor_label(actor: Actor) -> str:
@@ -321,6 +322,13 @@ def tenant_email_domains_add(*, tenant: Tenant, domains: Iterable[str], actor: A
     """
     domain_list = list(dict.fromkeys(email_domain_normalize(d) for d in domains))
     email_domains_check_claimable(domain_list, tenant=tenant)
+    if not verified:
+        existing = set(tenant.email_domains.filter(domain__in=domain_list).values_list("domain", flat=True))
+        pending = tenant.email_domains.filter(verified_at__isnull=True).count()
+        if pending + len(set(domain_list) - existing) > MAX_PENDING_EMAIL_DOMAINS:
+            # Every pending claim is looked up in DNS every few minutes: a bound on what one tenant queues.
+            raise _refuse(f"At most {MAX_PENDING_EMAIL_DOMAINS} email domains can wait for verification at once: "
+                          "verify or remove some first.", EmailDomainRefusal.too_many_pending)
     with transaction.atomic():
         added = []
         for domain in domain_list:

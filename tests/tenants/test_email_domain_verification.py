@@ -270,3 +270,14 @@ def test_domains_are_kept_and_matched_in_the_one_canonical_form(acme):
     assert tenant_for_email(email="kim@bücher.example") == acme
     assert tenant_for_email(email="kim@XN--BCHER-KVA.example") == acme
     assert tenant_for_email(email="kim@bad..example") is None
+
+
+def test_a_tenant_can_have_only_so_many_claims_waiting(acme):
+    from tenants.services import MAX_PENDING_EMAIL_DOMAINS
+
+    tenant_email_domains_add(tenant=acme, domains=[f"wait{n}.example" for n in range(MAX_PENDING_EMAIL_DOMAINS)],
+                             actor="test")
+    with pytest.raises(TenantError, match="reference DOMAIN-TOO-MANY-PENDING"):
+        tenant_email_domains_add(tenant=acme, domains=["one-more.example"], actor="test")
+    assert tenant_email_domains_add(tenant=acme, domains=["wait0.example"], actor="test") == []  # already there
+    tenant_email_domains_add(tenant=acme, domains=["operator.example"], actor="cli", verified=True)
