@@ -117,6 +117,21 @@ def _key_encryption_problems(*, deploy: bool) -> list[checks.CheckMessage]:
     return problems
 
 
+def _dns_resolver_problems() -> list[checks.CheckMessage]:
+    from tenants.domain_verification import resolvers_parse
+
+    try:
+        resolvers_parse(settings.PORTICO_DNS_RESOLVERS)
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), hint="Leave it empty for the system's resolvers.", id="portico.E005")]
+    return []
+
+
+@checks.register("portico")
+def dns_resolvers_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return _dns_resolver_problems()
+
+
 @checks.register("portico")
 def key_encryption_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return _key_encryption_problems(deploy=False)
@@ -139,7 +154,7 @@ def replay_store_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 def startup_checks() -> None:
     """For servers that do not run system checks (gunicorn): stop on errors, shout warnings."""
-    problems = (_db_pooler_problems() + _replay_store_problems()
+    problems = (_db_pooler_problems() + _replay_store_problems() + _dns_resolver_problems()
                 + _key_encryption_problems(deploy=not settings.DEBUG))
     for problem in problems:
         log = logger.critical if problem.is_serious() else logger.error
