@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from tenants.addresses import InvalidAddress, domain_canonical
@@ -23,6 +22,7 @@ from tenants.errors import TenantError
 from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
 from tenants.routing import routing_invalidate
 from tenants.schema_template import schema_clone_from_template, template_ready
+from tenants.selectors import email_domain_claims_superseded
 from tenants.types import Actor, DomainCheck, EmailDomainRefusal
 
 logger = logging.getLogger("portico.tenants")
@@ -143,11 +143,8 @@ def _verification_lock() -> None:
 def _claims_of_others_remove(*, row: EmailDomain, actor: Actor) -> list[str]:
     """Others' pending claims of the domain just verified, or under it, can never be verified: removed,
     each recorded in its tenant's audit log."""
-    pending = (EmailDomain.objects.select_related("tenant").filter(verified_at__isnull=True)
-               .exclude(tenant_id=row.tenant_id)
-               .filter(Q(domain=row.domain) | Q(domain__endswith="." + row.domain)))
     removed = []
-    for claim in pending:
+    for claim in email_domain_claims_superseded(email_domain=row):
         audit_record(actor=actor, action="tenant.email_domain_claim_remove", tenant=claim.tenant,
                      target=claim.domain, data={"email_domain": claim.domain,
                                                 "reason": "verified by another organisation"})
