@@ -166,19 +166,19 @@ class AdminConfigureForm(ConfigErrorMixin, forms.Form):
 class IdentityProviderAdmin(admin.ModelAdmin):
     form = IdpOptionsAdminForm
     change_form_template = "sso/admin/idp_change_form.html"
-    list_display = ["tenant", "display_name", "source", "enabled", "last_success", "last_failure",
+    list_display = ["tenant", "display_name", "source", "last_success", "last_failure",
                     "certificate_expiry", "refresh_problem"]
-    list_filter = ["source", "enabled", "allow_idp_initiated"]
+    list_filter = ["source", "allow_idp_initiated"]
     search_fields = ["tenant__slug", "tenant__name", "entity_id"]
     list_select_related = ["tenant"]
     inlines = [IdpCertificateInline]
     actions = ["refresh_metadata_now"]
     readonly_fields = ["tenant", "entity_id", "sso_url", "slo_url", "source", "metadata_url", "metadata_fetched_at",
-                       "metadata_refresh_error", "metadata_refresh_failed_at", "enabled", "last_success_at",
+                       "metadata_refresh_error", "metadata_refresh_failed_at", "last_success_at",
                        "last_failure_at", "sp_values", "version", "created", "updated"]
     fieldsets = [
         ("Connection (change with “Reconfigure”)", {"fields": [
-            "tenant", "entity_id", "sso_url", "slo_url", "source", "metadata_url", "enabled", "sp_values"]}),
+            "tenant", "entity_id", "sso_url", "slo_url", "source", "metadata_url", "sp_values"]}),
         ("Health", {"fields": ["last_success_at", "last_failure_at", "metadata_fetched_at", "metadata_refresh_error",
                                "metadata_refresh_failed_at", "version", "created", "updated"]}),
         ("Options", {"fields": ["display_name", "allow_idp_initiated", "restrict_email_domains"]}),
