@@ -16,6 +16,8 @@ AUDIT_ACTION_PHRASES: dict[str, str] = {
     "property.create": "Property created",
     "sso.idp_configure": "Identity provider connected or changed",
     "sso.idp_options": "Single sign-on options changed",
+    "sso.sp_key_create": "Service provider key pair created",
+    "sso.sp_key_rotate": "Service provider key pair rotated",
     "user.jit_create": "Signed in for the first time (placed in the Waiting Room)",
     "member.activate_from_idp_group": "Let in by an identity-provider group",
     "member.add": "Team member added",
