@@ -15,6 +15,7 @@ from sso.services import idp_configure_from_metadata, idp_configure_from_url, id
 from tenants.models import AuditEvent, EmailDomain
 from testidp.idp import TestIdP
 from testidp.keys import generate_keypair
+from tests.provisioning.factories import member_create
 from tests.sso.helpers import FIXTURES, certificate_text, configuration_state, metadata_server
 
 NOW = datetime.now(UTC)
@@ -420,15 +421,10 @@ def test_admin_audit_events_are_read_only(acme, support_client):
 
 
 def test_admin_shows_each_tenants_users_without_mixing_tenants(acme, globex, support_client):
-    from django.contrib.auth import get_user_model
-    from django_tenants.utils import schema_context
+    from provisioning.models import AccessLevel
 
-    from provisioning.models import AccessLevel, Membership
-
-    with schema_context("acme"):
-        for email, state in (("una@acme.example", "active"), ("wes@acme.example", "waiting_room")):
-            user = get_user_model().objects.create_user(username=email, email=email)
-            Membership.objects.create(user=user, state=state, access_level=AccessLevel.TECHNICIAN)
+    for email, state in (("una@acme.example", "active"), ("wes@acme.example", "waiting_room")):
+        member_create(email=email, state=state, access_level=AccessLevel.TECHNICIAN)
     listing = support_client.get("/admin/tenants/tenant/").content.decode()
     assert "1 active · 1 waiting · 0 disabled" in listing
     page = support_client.get(f"/admin/tenants/tenant/{acme.pk}/change/").content.decode()
