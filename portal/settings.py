@@ -206,7 +206,7 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 # Sessions read from Redis, written through to the tenant's database table (survives a Redis
 # flush); the tenant-aware cache keys above keep one tenant's sessions apart from another's.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "portal.sessions"  # cached_db that keeps working from PostgreSQL while Redis is down
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
