@@ -251,6 +251,9 @@ PORTICO_SAML_REQUEST_TTL_SECONDS: int = env.int("PORTICO_SAML_REQUEST_TTL_SECOND
 # Fetching metadata from private/loopback addresses is an SSRF vector; only development needs it.
 PORTICO_METADATA_ALLOW_PRIVATE: bool = env.bool("PORTICO_METADATA_ALLOW_PRIVATE", default=DEBUG)
 PORTICO_METADATA_REFRESH_HOURS: int = env.int("PORTICO_METADATA_REFRESH_HOURS", default=24)
+# Bounds a metadata download (redirects and body included): an IdP URL that hangs or trickles bytes
+# costs a worker (or the admin's request) this long, not forever.
+PORTICO_METADATA_FETCH_TIMEOUT_SECONDS: float = env.float("PORTICO_METADATA_FETCH_TIMEOUT_SECONDS", default=10.0)
 PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAYS", default=30)
 # A new tenant's first Client Administrator signs in once through a set-up link support staff send
 # (support.services); it works once, for this long.
