@@ -320,3 +320,74 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     except subprocess.CalledProcessError:
         pass  # already stopped by the test
     shutil.rmtree(root, ignore_errors=True)
+
+
+# --- A private PgBouncer in front of the run's PostgreSQL ------------------------------------------
+
+class PrivatePgBouncer:
+    """/usr/sbin/pgbouncer (as the postgres user when root: it refuses to run as root) on a free
+    port, in the given pool mode, with a small pool so that clients share server connections."""
+
+    def __init__(self, *, pool_mode: str, upstream_host: str, upstream_port: int, pool_size: int = 2) -> None:
+        import os
+        import tempfile
+
+        self.binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="portico-faults-pgbouncer-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        self.config = self.dir / "pgbouncer.ini"
+        self.config.write_text(f"""[databases]
+* = host={upstream_host} port={upstream_port} user=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = any
+pool_mode = {pool_mode}
+default_pool_size = {pool_size}
+max_client_conn = 200
+server_round_robin = 0
+ignore_startup_parameters = extra_float_digits,options
+logfile = {self.dir / 'pgbouncer.log'}
+pidfile = {self.dir / 'pgbouncer.pid'}
+""")
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(services._as_postgres_user([self.binary, str(self.config)]),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        services.wait_for_port(self.port, "PgBouncer")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def pgbouncer_factory() -> Iterator:
+    if not (shutil.which("pgbouncer") or Path("/usr/sbin/pgbouncer").exists()):
+        pytest.skip("pgbouncer is not installed on this machine")
+    started: list[PrivatePgBouncer] = []
+
+    def start(pool_mode: str) -> PrivatePgBouncer:
+        from django.db import connection
+
+        s = connection.settings_dict
+        bouncer = PrivatePgBouncer(pool_mode=pool_mode, upstream_host=s["HOST"] or "127.0.0.1",
+                                   upstream_port=int(s["PORT"] or 5432))
+        bouncer.start()
+        started.append(bouncer)
+        return bouncer
+
+    yield start
+    for bouncer in started:
+        bouncer.stop()
