@@ -255,6 +255,11 @@ PORTICO_METADATA_REFRESH_HOURS: int = env.int("PORTICO_METADATA_REFRESH_HOURS", 
 # costs a worker (or the admin's request) this long, not forever.
 PORTICO_METADATA_FETCH_TIMEOUT_SECONDS: float = env.float("PORTICO_METADATA_FETCH_TIMEOUT_SECONDS", default=10.0)
 PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAYS", default=30)
+# Each tenant's own SP key pair (sso.sp_keys): its private key is stored Fernet-encrypted under the
+# first of these keys (any of them decrypts); unset, a key derived from SECRET_KEY is used.
+PORTICO_KEY_ENCRYPTION_KEYS: list[str] = env.list("PORTICO_KEY_ENCRYPTION_KEYS", default=[])
+PORTICO_SP_CERT_VALIDITY_DAYS: int = env.int("PORTICO_SP_CERT_VALIDITY_DAYS", default=3 * 365)
+PORTICO_SP_KEY_ROTATION_OVERLAP_DAYS: int = env.int("PORTICO_SP_KEY_ROTATION_OVERLAP_DAYS", default=14)
 # A new tenant's first Client Administrator signs in once through a set-up link support staff send
 # (support.services); it works once, for this long.
 PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
