@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
         duplicate_users, duplicate_memberships = _duplicates(stack)
         server_log = stack.log_tail()
 
-    requests = [e for e in entries if e["method"] != "CHECK"]
+    requests = [e for e in entries if e["method"] not in ("CHECK", "ACTION")]
+    actions = [e for e in entries if e["method"] == "ACTION"]
     checks = {name: sum(e["num_failures"] for e in entries if e["method"] == "CHECK" and e["name"] == name)
               for name in CHECKS}
     histogram: dict[str, int] = {}
@@ -121,12 +122,15 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"Load: gunicorn {workers} worker(s) x {opts.threads} thread(s), {opts.tenants} tenants, "
           f"{opts.users} locust users, target {opts.rate:g} actions/s, {opts.duration} s; "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n")
-    print(f"{'request':22}{'n':>7}{'fail':>6}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}")
-    for entry in sorted(requests, key=lambda e: e["name"]):
-        print(f"{entry['name']:22}{entry['num_requests']:7}{entry['num_failures']:6}"
+    print(f"{'action or request':34}{'n':>7}{'fail':>6}{'per s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}")
+    for entry in sorted(actions, key=lambda e: e["name"]) + sorted(requests, key=lambda e: e["name"]):
+        label = f"[action] {entry['name']}" if entry["method"] == "ACTION" else entry["name"]
+        print(f"{label:34}{entry['num_requests']:7}{entry['num_failures']:6}"
               f"{entry['num_requests'] / opts.duration:8.1f}{percentile(entry['response_times'], 50):8.0f}"
               f"{percentile(entry['response_times'], 95):8.0f}{percentile(entry['response_times'], 99):8.0f}")
-    result = {"requests": total, "requests_per_s": total / opts.duration, "signins_per_s": signins / opts.duration,
+    action_count = sum(e["num_requests"] for e in actions)
+    result = {"actions_per_s": action_count / opts.duration, "requests": total,
+              "requests_per_s": total / opts.duration, "signins_per_s": signins / opts.duration,
               "p50_ms": percentile(histogram, 50), "p95_ms": percentile(histogram, 95),
               "p99_ms": percentile(histogram, 99), "failures": failures, "errors_5xx": checks["5xx"],
               "lost_sessions": checks["lost session"], "accepted_replays": checks["accepted replay"],
@@ -134,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
               "load_before": load_before[0], "load_after": load_after[0], "wall_s": wall}
     if failures and "Traceback" in server_log:
         print(f"\nserver log (tail):\n{server_log[-1500:]}")
-    print(f"\nSUMMARY load: {result['requests_per_s']:.1f} requests/s, {result['signins_per_s']:.1f} sign-ins/s "
+    print(f"\nSUMMARY load: {result['actions_per_s']:.1f} actions/s, {result['requests_per_s']:.1f} requests/s, "
+          f"{result['signins_per_s']:.1f} sign-ins/s "
           f"for {opts.duration} s (target {opts.rate:g} actions/s, {opts.users} users, {opts.tenants} tenants); "
           f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; "
           f"{failures} failed requests, {checks['5xx']} 5xx, {checks['lost session']} lost sessions, "

@@ -9,6 +9,7 @@ Three kinds of visitors, each staying on one host (cookies are per locust user):
     the response it just used from a fresh browser, which must be refused.
   * Requester: a Client Administrator who signed in once views pages and files New User requests.
 
+Each task run is also reported as one ACTION entry (its whole duration), for actions per second.
 Checks that are not HTTP failures are reported as their own entries (request_type CHECK) so they
 land in locust's JSON output: `5xx`, `lost session`, `accepted replay`.
 """
@@ -41,6 +42,22 @@ TENANTS = [dict(t, idp=TestIdP(t["idp_base_url"], keypair=KeyPair(key_pem=t["key
 FORM_FIELD = re.compile(r'name="(SAMLResponse|RelayState|portico_bounce)" value="([^"]*)"')
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 _serial = itertools.count(1)
+
+
+def action(function):
+    """A visitor action (one task run, several requests), reported as request_type ACTION with its
+    whole duration, so the JSON output counts actions per second against the target rate."""
+    import functools
+    import time
+
+    @functools.wraps(function)
+    def run(self) -> None:
+        started = time.perf_counter()
+        function(self)
+        events.request.fire(request_type="ACTION", name=function.__name__, response_length=0, exception=None,
+                            response_time=(time.perf_counter() - started) * 1000, context={})
+
+    return run
 
 
 def check_failed(name: str, detail: str) -> None:
@@ -106,6 +123,7 @@ class Discovery(_OnHost):
     weight = 2
 
     @task
+    @action
     def discover(self) -> None:
         tenant = random.choice(TENANTS)
         page = self.get("/", "central page")
@@ -126,6 +144,7 @@ class SignIn(_OnHost):
         self.host_name = self.tenant["host"]
 
     @task
+    @action
     def sign_in_and_look_around(self) -> None:
         self.client.cookies.clear()  # a new browser each time
         n = next(_serial)
@@ -152,12 +171,14 @@ class Requester(_OnHost):
                                                       f"@{self.tenant['domain']}")
 
     @task(2)
+    @action
     def view_pages(self) -> None:
         if self.signed_in:
             self.get("/", "home", (200, 302))
             self.get(f"/properties/{self.tenant['property_code']}/manage/", "property manage")
 
     @task(1)
+    @action
     def new_user_request(self) -> None:
         if not self.signed_in:
             return
