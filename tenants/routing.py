@@ -14,9 +14,9 @@ from django.core.cache import caches
 from django.db import connection
 from redis import RedisError
 
-logger = logging.getLogger("portico.tenants")
-
 from tenants.types import tenant_connection
+
+logger = logging.getLogger("portico.tenants")
 
 ROUTING_CACHE = "routing"
 _VERSION_KEY = "tenants:routing:version"
