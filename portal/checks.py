@@ -79,8 +79,9 @@ def _session_state_problems() -> list[checks.CheckMessage]:
     try:
         with psycopg.connect(**kwargs) as first, psycopg.connect(**kwargs) as second:
             first.execute("SELECT set_config('portico.pool_probe', %s, false)", [token])
-            seen_by_other = second.execute("SELECT current_setting('portico.pool_probe', true)").fetchone()[0]
-            kept = first.execute("SELECT current_setting('portico.pool_probe', true)").fetchone()[0]
+            read = "SELECT current_setting('portico.pool_probe', true)"
+            seen_by_other = (second.execute(read).fetchone() or [None])[0]
+            kept = (first.execute(read).fetchone() or [None])[0]
     except psycopg.Error as exc:
         if "pooling mode" in str(exc):  # PgBouncer's statement mode refuses the probe outright
             seen_by_other, kept = token, None

@@ -11,13 +11,20 @@ copy would sign the person in again once Redis answers (the 503 page asks them t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.contrib.sessions.backends import cached_db
+from django.contrib.sessions.base_session import AbstractBaseSession
+from django.core.cache.backends.base import BaseCache
 
 logger = logging.getLogger("portico.sessions")
 
 
 class SessionStore(cached_db.SessionStore):
+    # Set by upstream's __init__ and methods; declared here because django-stubs leaves them out.
+    _cache: BaseCache
+    _get_session_from_db: Callable[[], AbstractBaseSession | None]
+
     def load(self) -> dict:
         try:
             data = self._cache.get(self.cache_key)
