@@ -29,7 +29,8 @@ from sso.sp_keys import sp_key_pair_ensure, sp_key_pair_rotate, sp_published_cer
 from sso.tasks import warn_expiring_certificates
 from testidp.encryption import Encryption
 from tests.conftest import client_for, idp_sign_in, sso_start
-from tests.sso.test_settings_page import member, signed_in
+from tests.provisioning.factories import member_create
+from tests.sso.test_settings_page import signed_in
 
 pytestmark = pytest.mark.django_db
 NS = {"md": "urn:oasis:names:tc:SAML:2.0:metadata", "ds": "http://www.w3.org/2000/09/xmldsig#"}
@@ -41,6 +42,10 @@ def idp_settings(acme_idp) -> Iterator[None]:
     yield
     acme_idp.encrypt_to = None
     acme_idp.sp_verification_certificate = None
+
+
+def _client_admin():
+    return member_create(tenant="acme", access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=())
 
 
 def _options(tenant, **options) -> IdentityProvider:
@@ -218,7 +223,7 @@ def test_another_tenants_certificate_cannot_be_downloaded_here(acme, globex):
 
 
 def test_the_settings_page_shows_portico_certificate_and_saves_both_options(acme):
-    admin = signed_in("acme.localhost", "acme", member("acme", AccessLevel.CLIENT_ADMINISTRATOR))
+    admin = signed_in("acme.localhost", "acme", _client_admin())
     page = admin.get("/sso/settings/").content.decode()
     key = sp_key_pair_ensure(tenant=acme)
     assert key.fingerprint_sha256 in page and "/sso/certificate.cer" in page
@@ -263,7 +268,7 @@ def _sp_expiry_emails(tenant) -> list[OutboundEmail]:
 
 def test_an_sp_certificate_near_its_end_is_warned_once_and_a_rotation_silences_it(acme, globex, settings):
     settings.PORTICO_CERT_EXPIRY_WARNING_DAYS = 30
-    admin = member("acme", AccessLevel.CLIENT_ADMINISTRATOR)
+    admin = _client_admin()
     with schema_context("public"):
         key = sp_key_pair_ensure(tenant=acme)
         sp_key_pair_ensure(tenant=globex)
@@ -283,7 +288,7 @@ def test_an_sp_certificate_near_its_end_is_warned_once_and_a_rotation_silences_i
 
 
 def test_a_test_sign_in_says_the_assertion_was_encrypted(acme, acme_idp):
-    admin = signed_in("acme.localhost", "acme", member("acme", AccessLevel.CLIENT_ADMINISTRATOR))
+    admin = signed_in("acme.localhost", "acme", _client_admin())
     _, info = sso_start(admin, test=True)
     xml = acme_idp.build_response(acs_url=info.acs_url, audience=info.issuer, email="t@acme.example",
                                   in_response_to=info.id,
@@ -332,7 +337,7 @@ def test_an_unsolicited_encrypted_response_is_consumed_once(acme, acme_idp):
 
 
 def test_the_settings_page_warns_of_an_expiring_sp_certificate_until_it_is_renewed(acme):
-    admin = signed_in("acme.localhost", "acme", member("acme", AccessLevel.CLIENT_ADMINISTRATOR))
+    admin = signed_in("acme.localhost", "acme", _client_admin())
     key = sp_key_pair_ensure(tenant=acme)
     SpKeyPair.objects.filter(pk=key.pk).update(not_after=timezone.now() + timedelta(days=3))
     assert "ask Portico support for a new certificate" in admin.get("/sso/settings/").content.decode()
