@@ -25,7 +25,8 @@ SIG_ALG_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 
 
 def redirect_url_sign(*, url: str, private_key_pem: bytes) -> str:
-    """`url` (an HTTP-Redirect AuthnRequest URL) with SigAlg and Signature (RSA-SHA256) added."""
+    """`url` (an HTTP-Redirect message URL: an AuthnRequest, or any SAMLRequest/SAMLResponse) with SigAlg
+    and Signature (RSA-SHA256) added."""
     parts = urlsplit(url)
     segments = [segment for segment in parts.query.split("&") if segment] if parts.query else []
     found: dict[str, list[str]] = {}
@@ -33,10 +34,12 @@ def redirect_url_sign(*, url: str, private_key_pem: bytes) -> str:
         found.setdefault(segment.split("=", 1)[0], []).append(segment)
     if "SigAlg" in found or "Signature" in found:
         raise ValueError("the redirect URL is already signed")
-    if len(found.get("SAMLRequest", [])) != 1 or len(found.get("RelayState", [])) > 1:
-        raise ValueError("the redirect URL must carry exactly one SAMLRequest and at most one RelayState")
+    messages = found.get("SAMLRequest", []) + found.get("SAMLResponse", [])  # a LogoutResponse is signed alike
+    if len(messages) != 1 or len(found.get("RelayState", [])) > 1:
+        raise ValueError("the redirect URL must carry exactly one SAMLRequest or SAMLResponse and at most one "
+                         "RelayState")
     sig_alg = f"SigAlg={quote_plus(SIG_ALG_RSA_SHA256)}"
-    signed = "&".join([*found["SAMLRequest"], *found.get("RelayState", []), sig_alg])
+    signed = "&".join([*messages, *found.get("RelayState", []), sig_alg])
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("the SP signing key must be RSA")

@@ -345,3 +345,10 @@ def test_the_settings_page_warns_of_an_expiring_sp_certificate_until_it_is_renew
     page = admin.get("/sso/settings/").content.decode()
     assert "ask Portico support for a new certificate" not in page
     assert new.fingerprint_sha256 in page and "New: signs from" in page and "Signs now" in page
+
+
+def test_a_redirect_url_needs_exactly_one_saml_message():
+    with pytest.raises(ValueError, match="exactly one"):
+        redirect_url_sign(url="https://idp.example/sso?RelayState=x", private_key_pem=b"")
+    with pytest.raises(ValueError, match="exactly one"):
+        redirect_url_sign(url="https://idp.example/sso?SAMLRequest=a&SAMLResponse=b", private_key_pem=b"")
