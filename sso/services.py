@@ -252,18 +252,15 @@ def connection_warnings(*, entity_id: str, sso_url: str, metadata_url: str = "",
             # is expected; elsewhere it is a likely mistake.
             not settings.PORTICO_METADATA_ALLOW_PRIVATE))
     horizon = now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS)
+    # An expired certificate never gets this far: metadata import drops it and manual entry refuses it.
     for cert in certificates:
-        if cert.not_after <= now:
-            found.append(ConnectionWarning(
-                ConnectionWarningCode.certificate_expired,
-                f"The signing certificate {cert.sha1_thumbprint or cert.sha256_fingerprint} expired on "
-                f"{cert.not_after:%Y-%m-%d}.", True))
-        elif cert.not_after <= horizon and not any(other.not_after > horizon for other in certificates):
+        if cert.not_after <= horizon and not any(other.not_after > horizon for other in certificates):
             found.append(ConnectionWarning(
                 ConnectionWarningCode.certificate_expiring,
                 f"The signing certificate {cert.sha1_thumbprint or cert.sha256_fingerprint} expires on "
                 f"{cert.not_after:%Y-%m-%d}, within {settings.PORTICO_CERT_EXPIRY_WARNING_DAYS} days: "
                 "create its successor in your identity provider soon.", False))
+            break
     return found
 
 

@@ -169,7 +169,6 @@ class ConnectionWarningCode(StrEnum):
     placeholder_entity_id = "placeholder_entity_id"  # Entra's multi-tenant {tenantid}
     multi_tenant_document = "multi_tenant_document"  # Entra's "common" endpoint: not one directory
     plain_http = "plain_http"  # the SSO URL is not https
-    certificate_expired = "certificate_expired"
     certificate_expiring = "certificate_expiring"  # within PORTICO_CERT_EXPIRY_WARNING_DAYS
 
 
