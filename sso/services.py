@@ -49,11 +49,13 @@ class _IdpValues:
 
 def _idp_save(
     *, tenant: Tenant, values: _IdpValues, actor: Actor, allow_idp_initiated: bool | None,
-    email_domains: Iterable[str],
+    email_domains: Iterable[str], email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Apply straight to the live connection (operators' CLI, metadata refresh), in one transaction:
     the IdP row, its certificates, the email domains and the audit record. The connection it replaces
-    is kept for Roll back, as when a draft is activated."""
+    is kept for Roll back, as when a draft is activated.
+
+    The domains are claims to verify, unless `email_domains_verified` (operators at the CLI)."""
     if tenant.is_public:
         raise SsoConfigError("The public site has no identity provider of its own.")
     try:
@@ -65,7 +67,7 @@ def _idp_save(
             idp = _idp_apply(tenant=tenant, idp=idp, values=values, allow_idp_initiated=allow_idp_initiated)
             domains = list(email_domains)
             if domains:
-                tenant_email_domains_add(tenant=tenant, domains=domains, actor=actor)
+                tenant_email_domains_add(tenant=tenant, domains=domains, actor=actor, verified=email_domains_verified)
             audit_record(
                 actor=actor, action="sso.idp_configure", tenant=tenant, target=values.entity_id,
                 data={
@@ -135,12 +137,12 @@ def _values_from_metadata(document: bytes | str, *, source: str, metadata_url: s
 
 def idp_configure_from_metadata(
     *, tenant: Tenant, document: bytes | str, actor: Actor, allow_idp_initiated: bool | None = None,
-    email_domains: Iterable[str] = (),
+    email_domains: Iterable[str] = (), email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from an uploaded Federation Metadata XML document."""
     values = _values_from_metadata(document, source=IdentityProvider.Source.UPLOAD)
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 def metadata_download(url: str) -> bytes:
@@ -155,12 +157,12 @@ def metadata_download(url: str) -> bytes:
 
 def idp_configure_from_url(
     *, tenant: Tenant, url: str, actor: Actor, allow_idp_initiated: bool | None = None,
-    email_domains: Iterable[str] = (),
+    email_domains: Iterable[str] = (), email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from a metadata URL; Celery beat refreshes it later (see sso.tasks)."""
     values = _values_from_metadata(metadata_download(url), source=IdentityProvider.Source.URL, metadata_url=url)
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 def _values_manual(
@@ -199,12 +201,13 @@ def _values_manual(
 def idp_configure_manual(
     *, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str], actor: Actor,
     display_name: str | None = None, allow_idp_initiated: bool | None = None, email_domains: Iterable[str] = (),
+    email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from an SSO URL, the IdP's entity ID and its Base64/PEM signing certificate(s)."""
     values = _values_manual(sso_url=sso_url, entity_id=entity_id, certificates=certificates,
                             display_name=display_name)
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 # --- Staged connections: a draft next to the live one, tested, activated, rolled back ----------------
