@@ -252,18 +252,18 @@ def _draft_test(form: AcsForm, context: AcsContext, *, request_id: str, draft_ve
         return _refused(context, form, SignInRejected(
             RejectCode.unknown_request,
             "The draft connection this test sign-in was started against has been changed, activated or "
-            "discarded since. Run Test sign-in again."), seen=None, is_test=True)
+            "discarded since. Run Test sign-in again."), seen=None, is_test=True, against="draft")
     try:
         verified = _verify(form, context, entity_id=draft.entity_id, certificates=list(draft.certificate_pems),
                            now=now)
     except SamlRejected as exc:
         return _refused(context, form, SignInRejected(exc.code, f"Against the draft connection: {exc.detail}"),
-                        seen=exc.seen, is_test=True)
+                        seen=exc.seen, is_test=True, against="draft")
     seen = ResponseSeen(issuer=verified.issuer, in_response_to=verified.in_response_to, xml=verified.xml)
     if verified.in_response_to != request_id:
         return _refused(context, form, SignInRejected(
             RejectCode.in_response_to_mismatch, "The signed assertion answers another request than the response."),
-            seen=seen, is_test=True)
+            seen=seen, is_test=True, against="draft")
     # The options (attribute mapping, groups, email domains) are the live connection's, which the
     # draft inherits when activated; a first connection has the defaults.
     policy = idp_for_tenant(tenant=context.tenant) or IdentityProvider(tenant=context.tenant)
@@ -273,7 +273,7 @@ def _draft_test(form: AcsForm, context: AcsContext, *, request_id: str, draft_ve
                                     email_domains=verified_domains, pending_email_domains=pending_domains,
                                     expired_requests=context.expired_requests)
     except SignInRejected as exc:
-        return _refused(context, form, exc, seen=seen, is_test=True)
+        return _refused(context, form, exc, seen=seen, is_test=True, against="draft")
     done = _test_succeeded(context, verified, identity, policy=policy, against="draft")
     idp_draft_tested(tenant=context.tenant, draft_version=draft.version, reference=done.reference)
     return done
@@ -421,12 +421,13 @@ def _binding_preview(*, identity: SsoIdentity, issuer: str) -> str:
 
 
 def _refused(context: AcsContext, form: AcsForm, rejection: SignInRejected, *, seen: ResponseSeen | None,
-             is_test: bool) -> AcsTestDone | AcsRefused:
+             is_test: bool, against: str = "") -> AcsTestDone | AcsRefused:
     keep_body = context.keep_refused_body()
     xml = "" if not keep_body else seen.xml if seen is not None else decoded_for_display(
         form.saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES)
     attempt = _record(context, outcome=SignInAttempt.Outcome.FAILURE, code=rejection.code, message=rejection.detail,
-                      seen=seen, is_test=is_test, response_xml=xml, body_dropped=not keep_body)
+                      seen=seen, is_test=is_test, response_xml=xml, body_dropped=not keep_body,
+                      test_claims={"against": against} if against else None)
     if is_test:
         return AcsTestDone(reference=attempt.reference, answered_request=None)
     return AcsRefused(code=rejection.code, reference=attempt.reference, status=http_status(rejection.code))
