@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from provisioning.errors import SignInRefusal, SignInRefused
 from provisioning.models import AccessLevel
@@ -27,7 +27,7 @@ from sso.errors import SignInRejected
 from sso.models import IdentityProvider, SignInAttempt
 from sso.redirects import safe_next
 from sso.replay import assertion_consume
-from sso.saml_guard import SamlRejected, peek_response, verify_saml_response
+from sso.saml_guard import SamlRejected, verify_saml_response
 from sso.services import idp_draft_tested, sign_in_attempt_record
 from sso.sp import SpEndpoints
 from sso.types import RejectCode, ResponseSeen, VerifiedResponse
@@ -140,7 +140,7 @@ class AcsBounce:
 
 @dataclass(frozen=True)
 class AcsSignedIn:
-    user: AbstractBaseUser  # authenticated by sso.backends.SsoIdentityBackend; `user.backend` is set
+    user: User  # authenticated by sso.backends.SsoIdentityBackend; `user.backend` is set
     redirect_to: str
     answered_request: str | None  # forget it in the saml session
 
@@ -187,9 +187,9 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
     # issue #408); the bounce page posts the same form again from our own origin, which carries them.
     if not context.has_saml_session_cookie and not form.bounced:
         return AcsBounce(saml_response=form.saml_response, relay_state=form.relay_state)
-    under_test = _draft_test_request(form, context)
-    if under_test is not None:
-        return _draft_test(form, context, request_id=under_test[0], draft_version=under_test[1], now=now)
+    draft_outcome = _draft_test(form, context, now=now)
+    if draft_outcome is not None:
+        return draft_outcome
     idp = idp_for_sign_in(context.tenant)
     try:
         verified = _verify(form, context, entity_id=idp.entity_id,
@@ -224,46 +224,40 @@ def _verify(form: AcsForm, context: AcsContext, *, entity_id: str, certificates:
     )
 
 
-def _draft_test_request(form: AcsForm, context: AcsContext) -> tuple[str, int] | None:
-    """(request ID, draft version) when this response answers a test sign-in started against the draft.
+def _draft_test(form: AcsForm, context: AcsContext, *, now: datetime | None) -> AcsTestDone | AcsRefused | None:
+    """The outcome when this response answers a test sign-in this browser started against the tenant's
+    draft connection; None for every other response, which the live connection alone decides.
 
-    Which trust anchor to verify with is chosen by the response's InResponseTo, read unverified:
-    only this browser's own draft-test requests select the draft, the verified InResponseTo must be
-    the same request, and the outcome is a test result, never a sign-in. Every other response,
-    signed by the draft's key or not, is verified against the live connection only.
+    Only a browser with a draft test outstanding gets here. The response is verified against the
+    draft's entity ID and certificates; whether it answers a draft test is then read from what the
+    verifier proved (or, when it refused, from what the response claimed), and the outcome is a test
+    result, never a sign-in. A response signed by the draft's key that answers anything else falls
+    through to the live connection, which refuses it.
     """
-    if not context.draft_tests:
-        return None  # the common case: no peek, no extra parse
-    try:
-        _, in_response_to = peek_response(form.saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES)
-    except SamlRejected:
-        return None
-    if in_response_to and in_response_to in context.draft_tests:
-        return in_response_to, int(context.draft_tests[in_response_to])
-    return None
-
-
-def _draft_test(form: AcsForm, context: AcsContext, *, request_id: str, draft_version: int,
-                now: datetime | None) -> AcsTestDone | AcsRefused:
     from sso.selectors import idp_draft_for_tenant, idp_for_tenant
 
+    if not context.draft_tests:
+        return None  # the common case: one verification, against the live connection
     draft = idp_draft_for_tenant(tenant=context.tenant)
-    if draft is None or draft.version != draft_version:
-        return _refused(context, form, SignInRejected(
-            RejectCode.unknown_request,
-            "The draft connection this test sign-in was started against has been changed, activated or "
-            "discarded since. Run Test sign-in again."), seen=None, is_test=True, against="draft")
+    if draft is None:
+        return None  # activated or discarded since: a test of whatever is live now
     try:
         verified = _verify(form, context, entity_id=draft.entity_id, certificates=list(draft.certificate_pems),
                            now=now)
     except SamlRejected as exc:
+        claimed = exc.seen.in_response_to if exc.seen is not None else None
+        if not claimed or claimed not in context.draft_tests:
+            return None
+        if int(context.draft_tests[claimed]) != draft.version:
+            return _draft_changed(context, form)
         return _refused(context, form, SignInRejected(exc.code, f"Against the draft connection: {exc.detail}"),
                         seen=exc.seen, is_test=True, against="draft")
+    request_id = verified.in_response_to
+    if not request_id or request_id not in context.draft_tests:
+        return None
+    if int(context.draft_tests[request_id]) != draft.version:
+        return _draft_changed(context, form)
     seen = ResponseSeen(issuer=verified.issuer, in_response_to=verified.in_response_to, xml=verified.xml)
-    if verified.in_response_to != request_id:
-        return _refused(context, form, SignInRejected(
-            RejectCode.in_response_to_mismatch, "The signed assertion answers another request than the response."),
-            seen=seen, is_test=True, against="draft")
     # The options (attribute mapping, groups, email domains) are the live connection's, which the
     # draft inherits when activated; a first connection has the defaults.
     policy = idp_for_tenant(tenant=context.tenant) or IdentityProvider(tenant=context.tenant)
@@ -277,6 +271,13 @@ def _draft_test(form: AcsForm, context: AcsContext, *, request_id: str, draft_ve
     done = _test_succeeded(context, verified, identity, policy=policy, against="draft")
     idp_draft_tested(tenant=context.tenant, draft_version=draft.version, reference=done.reference)
     return done
+
+
+def _draft_changed(context: AcsContext, form: AcsForm) -> AcsTestDone | AcsRefused:
+    return _refused(context, form, SignInRejected(
+        RejectCode.unknown_request,
+        "The draft connection this test sign-in was started against has been changed since. "
+        "Run Test sign-in again."), seen=None, is_test=True, against="draft")
 
 
 def acs_policy_check(

@@ -166,7 +166,7 @@ def idp_configure_from_url(
 
 
 def _values_manual(
-    *, sso_url: str, entity_id: str, certificates: Sequence[str], display_name: str | None = None,
+    *, sso_url: str, entity_id: str, certificates: Sequence[str | bytes], display_name: str | None = None,
 ) -> _IdpValues:
     from urllib.parse import urlsplit
 
@@ -199,7 +199,7 @@ def _values_manual(
 
 
 def idp_configure_manual(
-    *, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str], actor: Actor,
+    *, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str | bytes], actor: Actor,
     display_name: str | None = None, allow_idp_initiated: bool | None = None, email_domains: Iterable[str] = (),
     email_domains_verified: bool = False,
 ) -> IdentityProvider:
@@ -375,7 +375,7 @@ def idp_draft_from_url(*, tenant: Tenant, url: str, actor: Actor, confirm: bool 
     return _draft_save(tenant=tenant, values=values, actor=actor, confirm=confirm)
 
 
-def idp_draft_manual(*, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str], actor: Actor,
+def idp_draft_manual(*, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str | bytes], actor: Actor,
                      display_name: str | None = None, confirm: bool = False) -> StagedConnection:
     """A draft from an SSO URL, the IdP's entity ID and its signing certificate(s)."""
     values = _values_manual(sso_url=sso_url, entity_id=entity_id, certificates=certificates,

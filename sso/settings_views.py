@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from sso.diagnosis import admin_headline
 from sso.errors import SsoConfigError, SsoConfigNeedsConfirm
 from sso.forms import EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
-from sso.models import StagedConnection
+from sso.models import IdentityProvider, StagedConnection
 from sso.selectors import (
     attempt_for_tenant,
     can_manage_sso,
@@ -48,7 +48,7 @@ from tenants.errors import TenantError
 from tenants.models import EmailDomain, Tenant
 from tenants.selectors import email_domain_of_tenant, email_domain_rows_of
 from tenants.services import email_domain_dns_check, tenant_email_domain_remove, tenant_email_domains_add
-from tenants.types import DomainCheck, EmailDomainRefusal
+from tenants.types import DomainCheck, EmailDomainRefusal, MemberRequest
 
 SETTINGS_PATH = "/sso/settings/"
 # The ACS (sso/views.py) recognises a test sign-in by test=1 (the live connection) or test=draft
@@ -61,7 +61,7 @@ def client_administrator_required(view: Callable[..., HttpResponse]) -> Callable
     """Tenant hosts only; anonymous users go to sign-in, other access levels get the 403 page."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: MemberRequest, *args: object, **kwargs: object) -> HttpResponse:
         tenant = getattr(request, "tenant", None)
         if tenant is None or tenant.is_public:
             raise Http404
@@ -74,7 +74,7 @@ def client_administrator_required(view: Callable[..., HttpResponse]) -> Callable
     return wrapper
 
 
-def _request_too_large(request: HttpRequest) -> bool:
+def _request_too_large(request: MemberRequest) -> bool:
     # Django's own cap leaves file parts out; check the whole body before anything reads it.
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -86,7 +86,7 @@ def _request_too_large(request: HttpRequest) -> bool:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @client_administrator_required
-def sso_settings(request: HttpRequest) -> HttpResponse:
+def sso_settings(request: MemberRequest) -> HttpResponse:
     tenant: Tenant = request.tenant  # type: ignore[attr-defined]
     idp = idp_for_tenant(tenant=tenant)
     bound: dict[str, forms.Form] = {}
@@ -114,7 +114,7 @@ def sso_settings(request: HttpRequest) -> HttpResponse:
 SECTION_TAG = "section-"
 
 
-def _done(request: HttpRequest, message: str, anchor: str, level: int = messages.SUCCESS) -> HttpResponse:
+def _done(request: MemberRequest, message: str, anchor: str, level: int = messages.SUCCESS) -> HttpResponse:
     messages.add_message(request, level, message, extra_tags=f"{SECTION_TAG}{anchor}")
     return redirect(f"{SETTINGS_PATH}#{anchor}")
 
@@ -123,7 +123,7 @@ def _done(request: HttpRequest, message: str, anchor: str, level: int = messages
 PENDING_KEY = "portico_sso_pending_draft"
 
 
-def _configure(request: HttpRequest, form: forms.Form, call: Callable[..., StagedConnection],
+def _configure(request: MemberRequest, form: forms.Form, call: Callable[..., StagedConnection],
                pending: Callable[[], dict[str, object]], what: str) -> HttpResponse | forms.Form:
     if not form.is_valid():
         return form
@@ -141,7 +141,7 @@ def _configure(request: HttpRequest, form: forms.Form, call: Callable[..., Stage
     return _draft_done(request, draft, what)
 
 
-def _draft_done(request: HttpRequest, draft: StagedConnection, what: str) -> HttpResponse:
+def _draft_done(request: MemberRequest, draft: StagedConnection, what: str) -> HttpResponse:
     count = len(draft.certificate_pems)
     live = idp_for_tenant(tenant=draft.tenant)
     still = (f"Sign-ins keep using the live connection ({live.entity_id}) until you activate it."
@@ -154,7 +154,7 @@ def _b64(data: bytes | str) -> str:
     return base64.b64encode(data if isinstance(data, bytes) else data.encode("utf-8")).decode("ascii")
 
 
-def _action_upload(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_upload(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = MetadataUploadForm(request.POST, request.FILES, prefix="upload")
     return _configure(request, form, lambda confirm: idp_draft_from_metadata(
         tenant=tenant, document=form.cleaned_data["metadata_file"], actor=request.user, confirm=confirm),
@@ -162,14 +162,14 @@ def _action_upload(request: HttpRequest, tenant: Tenant, idp: object) -> HttpRes
         "from the uploaded metadata")
 
 
-def _action_url(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_url(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = MetadataUrlForm(request.POST, prefix="url")
     return _configure(request, form, lambda confirm: idp_draft_from_url(
         tenant=tenant, url=form.cleaned_data["metadata_url"], actor=request.user, confirm=confirm),
         lambda: {"kind": "url", "url": form.cleaned_data["metadata_url"]}, "from the metadata URL")
 
 
-def _action_manual(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_manual(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = ManualForm(request.POST, request.FILES, prefix="manual")
     return _configure(request, form, lambda confirm: idp_draft_manual(
         tenant=tenant, sso_url=form.cleaned_data["sso_url"], entity_id=form.cleaned_data["entity_id"],
@@ -178,7 +178,7 @@ def _action_manual(request: HttpRequest, tenant: Tenant, idp: object) -> HttpRes
                  "certificates": [_b64(c) for c in form.cleaned_data["certificates"]]}, "entered by hand")
 
 
-def _action_confirm_draft(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_confirm_draft(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     pending = request.session.get(PENDING_KEY) or {}
     if not pending or pending.get("token") != request.POST.get("token"):
         return _done(request, "That confirmation is no longer valid: nothing was saved. Save the connection again.",
@@ -201,7 +201,7 @@ def _action_confirm_draft(request: HttpRequest, tenant: Tenant, idp: object) -> 
     return _draft_done(request, draft, str(pending.get("what", "")))
 
 
-def _action_activate(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_activate(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     try:
         live = idp_draft_activate(tenant=tenant, actor=request.user)
     except SsoConfigError as exc:
@@ -210,7 +210,7 @@ def _action_activate(request: HttpRequest, tenant: Tenant, idp: object) -> HttpR
     return _done(request, f"Activated: everyone now signs in through {live.entity_id}.{kept}", "idp")
 
 
-def _action_rollback(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_rollback(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     try:
         live = idp_rollback(tenant=tenant, actor=request.user)
     except SsoConfigError as exc:
@@ -219,13 +219,13 @@ def _action_rollback(request: HttpRequest, tenant: Tenant, idp: object) -> HttpR
                           "Roll back once more to return to the connection you just left.", "idp")
 
 
-def _action_draft_discard(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_draft_discard(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     if not idp_draft_discard(tenant=tenant, actor=request.user):
         return _done(request, "There was no draft to discard.", "idp", level=messages.WARNING)
     return _done(request, "Draft discarded. The live connection is unchanged.", "idp")
 
 
-def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_domain_add(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = EmailDomainForm(request.POST, prefix="domain")
     if not form.is_valid():
         return form
@@ -241,12 +241,12 @@ def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> Htt
                           "until it is verified, it routes nobody to your sign-in.", "domains")
 
 
-def _not_yours(request: HttpRequest, domain: str) -> HttpResponse:
+def _not_yours(request: MemberRequest, domain: str) -> HttpResponse:
     return _done(request, f"{domain or 'That domain'} is not one of your email domains. "
                           f"(reference {EmailDomainRefusal.not_yours})", "domains", level=messages.WARNING)
 
 
-def _action_domain_remove(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_domain_remove(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     domain = (request.POST.get("domain") or "").strip().lower()[:253]
     if email_domain_of_tenant(tenant=tenant, domain=domain) is None:
         return _not_yours(request, domain)
@@ -271,7 +271,7 @@ _CHECK_MESSAGES: dict[str, tuple[int, str]] = {
 }
 
 
-def _action_domain_verify(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_domain_verify(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     domain = (request.POST.get("domain") or "").strip().lower()[:253]
     row = email_domain_of_tenant(tenant=tenant, domain=domain)
     if row is None:
@@ -284,7 +284,7 @@ def _action_domain_verify(request: HttpRequest, tenant: Tenant, idp: object) -> 
                                       value=verification_record_value(row.verification_token)), "domains", level=level)
 
 
-def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_options(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = OptionsForm(request.POST, prefix="options")
     if idp is None:
         form.add_error(None, "Connect your identity provider first.")
@@ -295,7 +295,7 @@ def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpRe
     return _done(request, "Options saved.", "options")
 
 
-_ACTIONS: dict[str, Callable[[HttpRequest, Tenant, object], HttpResponse | forms.Form]] = {
+_ACTIONS: dict[str, Callable[[MemberRequest, Tenant, IdentityProvider | None], HttpResponse | forms.Form]] = {
     "upload": _action_upload, "url": _action_url, "manual": _action_manual,
     "confirm_draft": _action_confirm_draft, "activate": _action_activate, "rollback": _action_rollback,
     "draft_discard": _action_draft_discard,
@@ -304,7 +304,7 @@ _ACTIONS: dict[str, Callable[[HttpRequest, Tenant, object], HttpResponse | forms
 }
 
 
-def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict[str, forms.Form],
+def _page_context(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None, bound: dict[str, forms.Form],
                   page_error: str) -> dict[str, object]:
     endpoints = sp_endpoints_for_request(request)
     current_host = endpoints.host.split(":")[0].lower()
@@ -356,7 +356,7 @@ def _domain_row(row: EmailDomain) -> dict[str, object]:
 @never_cache
 @require_GET
 @client_administrator_required
-def sign_in_attempt_detail(request: HttpRequest, reference: str) -> HttpResponse:
+def sign_in_attempt_detail(request: MemberRequest, reference: str) -> HttpResponse:
     attempt = attempt_for_tenant(tenant=request.tenant, reference=reference)  # type: ignore[attr-defined]
     if attempt is None:
         raise Http404

@@ -152,7 +152,7 @@ def test_a_test_started_against_an_older_version_of_the_draft_does_not_count(acm
     draft = _save_draft(acme, draft_idp)  # saved again meanwhile: a new version
     reference = _reference(_post(admin_client, _answer(draft_idp, info, "dana@acme.example")))
     attempt = SignInAttempt.objects.get(reference=reference)
-    assert attempt.code == "unknown_request" and "changed, activated or discarded" in attempt.message
+    assert attempt.code == "unknown_request" and "has been changed since" in attempt.message
     draft.refresh_from_db()
     assert not draft.tested
 
