@@ -240,8 +240,11 @@ def property_manager_emails(*, tenant: Tenant) -> list[str]:
 
 _FIELD_WORDS = {"state": "State", "access_level": "Access level", "properties": "Properties",
                 "reason": "Reason", "notified": "E-mailed", "user_active": "Account enabled",
-                "email_domains": "Email domains", "hosts": "Host names"}
-_PAIRED = ("state", "access_level", "properties", "user_active")
+                "email_domains": "Email domains", "hosts": "Host names", "identifier": "Identifier",
+                "login_url": "Login URL", "button_label": "Button label",
+                "certificate_thumbprints": "Certificate thumbprints (SHA-1)"}
+_PAIRED = ("state", "access_level", "properties", "user_active", "identifier", "login_url", "button_label",
+           "certificate_thumbprints")
 
 
 def property_names() -> dict[str, str]:
@@ -250,6 +253,8 @@ def property_names() -> dict[str, str]:
 
 
 def _value_words(key: str, value: object, names: dict[str, str]) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, list) and len(value) == 2 and key in _PAIRED and not (
             key == "properties" and all(isinstance(v, str) for v in value)):
         return f"{_value_words(key, value[0], names)} → {_value_words(key, value[1], names)}"

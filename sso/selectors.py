@@ -68,8 +68,8 @@ def staged_certificates(*, staged: StagedConnection, now: datetime | None = None
 
 CONNECTION_ACTIONS = ("sso.idp_configure", "sso.draft_save", "sso.draft_discard", "sso.idp_activate",
                       "sso.idp_rollback")
-_CHANGE_LABELS = {"entity_id": "Identifier", "sso_url": "Login URL", "display_name": "Button label",
-                  "certificates": "Certificates"}
+_CHANGE_LABELS = {"identifier": "Identifier", "login_url": "Login URL", "button_label": "Button label",
+                  "certificate_thumbprints": "Certificate thumbprints"}
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,11 @@ class ConnectionChange:
     changes: list[tuple[str, str, str]]  # (label, from, to), certificates as SHA-1 thumbprints
 
 
-def _change_words(key: str, value: object) -> str:
+def _change_words(value: object) -> str:
     if value is None:
         return "—"
-    if key == "certificates" and isinstance(value, list):
-        return ", ".join(str(c.get("sha1", "")) for c in value if isinstance(c, dict)) or "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
     return str(value)
 
 
@@ -97,9 +97,9 @@ def connection_history(*, tenant: Tenant, limit: int = 20) -> list[ConnectionCha
         changes = event.data.get("changes") or {}
         history.append(ConnectionChange(
             when=event.created, who=event.actor.split(":", 1)[-1], what=audit_action_phrase(event.action),
-            changes=[(_CHANGE_LABELS.get(key, key), _change_words(key, change.get("from")),
-                      _change_words(key, change.get("to")))
-                     for key, change in changes.items() if isinstance(change, dict)],
+            changes=[(_CHANGE_LABELS[key], _change_words(change[0]), _change_words(change[1]))
+                     for key, change in changes.items()
+                     if key in _CHANGE_LABELS and isinstance(change, list) and len(change) == 2],
         ))
     return history
 

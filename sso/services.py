@@ -72,8 +72,8 @@ def _idp_save(
                 actor=actor, action="sso.idp_configure", tenant=tenant, target=values.entity_id,
                 data={
                     "source": values.source,
-                    "previous": None if before is None else {"entity_id": before["entity_id"],
-                                                             "sso_url": before["sso_url"]},
+                    "previous": None if before is None else {"entity_id": before["identifier"],
+                                                             "sso_url": before["login_url"]},
                     "sso_url": values.sso_url,
                     "certificates": [c.sha256_fingerprint for c in values.certificates],
                     "email_domains": domains,
@@ -267,17 +267,13 @@ def connection_warnings(*, entity_id: str, sso_url: str, metadata_url: str = "",
     return found
 
 
-def _certificate_words(pem: str) -> dict[str, str]:
-    cert = certificate_parse(pem)
-    return {"sha1": cert.sha1_thumbprint, "sha256": cert.sha256_fingerprint}
-
-
 def connection_summary(*, entity_id: str, sso_url: str, display_name: str, certificate_pems: Sequence[str],
                        ) -> dict[str, object]:
-    """What the history compares: entity ID, SSO URL, certificate thumbprints, button label."""
+    """What the history compares: entity ID, SSO URL, button label, certificate thumbprints (SHA-1,
+    as Entra's SAML Certificates pane shows them). Keys as the audit log words them."""
     return {
-        "entity_id": entity_id, "sso_url": sso_url, "display_name": display_name,
-        "certificates": sorted((_certificate_words(pem) for pem in certificate_pems), key=lambda c: c["sha256"]),
+        "identifier": entity_id, "login_url": sso_url, "button_label": display_name,
+        "certificate_thumbprints": sorted(certificate_parse(pem).sha1_thumbprint for pem in certificate_pems),
     }
 
 
@@ -291,9 +287,10 @@ def connection_summary_of_staged(staged: StagedConnection) -> dict[str, object]:
                               display_name=staged.display_name, certificate_pems=staged.certificate_pems)
 
 
-def connection_changes(before: dict[str, object] | None, after: dict[str, object]) -> dict[str, object]:
-    """{field: {"from": old, "to": new}} for each field that differs (all of them for a first connection)."""
-    return {key: {"from": None if before is None else before.get(key), "to": value}
+def connection_changes(before: dict[str, object] | None, after: dict[str, object]) -> dict[str, list[object]]:
+    """{field: [old, new]} for each field that differs (all of them, old None, for a first connection):
+    the audit log's "changes" shape (provisioning.selectors.change_words)."""
+    return {key: [None if before is None else before.get(key), value]
             for key, value in after.items() if before is None or before.get(key) != value}
 
 

@@ -213,7 +213,7 @@ def test_activate_makes_the_draft_live_and_keeps_the_previous_connection(acme, a
     assert _signed_in_through(refused, acme_idp, "rosa@acme.example").status_code >= 400
     event = AuditEvent.objects.get(tenant=acme, action="sso.idp_activate")
     assert admin.email in event.actor
-    assert event.data["changes"]["entity_id"] == {"from": old_entity, "to": draft_idp.entity_id}
+    assert event.data["changes"]["identifier"] == [old_entity, draft_idp.entity_id]
 
 
 def test_roll_back_restores_the_previous_connection_in_one_click_and_undoes_itself(acme, acme_idp, draft_idp):
@@ -249,10 +249,13 @@ def test_history_lists_each_change_with_who_when_and_what_changed(acme, draft_id
     rollback = dict((label, (old_value, new)) for label, old_value, new in history[0].changes)
     assert rollback["Identifier"] == (draft_idp.entity_id, old.entity_id)
     assert rollback["Login URL"] == (draft_idp.sso_url, old.sso_url)
-    assert rollback["Certificates"][1] == ", ".join(sorted(old_sha1))  # shown as Entra's SHA-1 thumbprints
+    assert rollback["Certificate thumbprints"][1] == ", ".join(sorted(old_sha1))  # shown as Entra's SHA-1 thumbprints
     page = admin_client.get(SETTINGS).content.decode()
     table = page.split('id="connection-history"', 1)[1].split("</table>", 1)[0]
     assert "Identity provider connection rolled back" in table and draft_idp.entity_id in table
+    # The tenant's audit log words the same rows.
+    log = admin_client.get("/account/audit-log/").content.decode()
+    assert f"Identifier: {draft_idp.entity_id} → {old.entity_id}" in log
 
 
 def test_the_first_connection_of_a_tenant_activates_directly_after_a_successful_test(acme, draft_idp):
