@@ -49,7 +49,7 @@ class _IdpValues:
 
 def _idp_save(
     *, tenant: Tenant, values: _IdpValues, actor: Actor, allow_idp_initiated: bool | None,
-    email_domains: Iterable[str], email_domains_verified: bool = False,
+    email_domains: Iterable[str], email_domains_verified: bool = False, keep_previous: bool = True,
 ) -> IdentityProvider:
     """Apply straight to the live connection (operators' CLI, metadata refresh), in one transaction:
     the IdP row, its certificates, the email domains and the audit record. The connection it replaces
@@ -62,7 +62,7 @@ def _idp_save(
         with transaction.atomic():
             idp = IdentityProvider.objects.select_for_update().filter(tenant=tenant).first()
             before = None if idp is None else connection_summary_of_idp(idp)
-            if idp is not None:
+            if idp is not None and keep_previous:
                 _previous_keep(idp=idp, actor=actor)
             idp = _idp_apply(tenant=tenant, idp=idp, values=values, allow_idp_initiated=allow_idp_initiated)
             domains = list(email_domains)
@@ -482,8 +482,9 @@ def idp_metadata_refresh(*, idp: IdentityProvider) -> bool:
         IdentityProvider.objects.filter(pk=idp.pk).update(
             metadata_fetched_at=timezone.now(), metadata_refresh_error="", metadata_refresh_failed_at=None)
         return True
+    # The same connection, refreshed: Roll back keeps meaning "the connection before this one".
     _idp_save(tenant=idp.tenant, values=values, actor="system:metadata-refresh", allow_idp_initiated=None,
-              email_domains=())
+              email_domains=(), keep_previous=False)
     return True
 
 

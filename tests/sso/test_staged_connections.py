@@ -104,8 +104,10 @@ def test_a_test_sign_in_against_the_draft_succeeds_while_the_live_connection_ser
     location, info = _start_draft_test(admin_client)
     assert location.startswith(draft_idp.sso_url)  # the AuthnRequest goes to the draft's IdP
 
-    # Meanwhile someone else signs in through the live connection, as before.
+    # Meanwhile someone else signs in through the live connection, as before: the draft's cached
+    # pysaml2 config is its own, the live one still builds requests to the live IdP.
     other = client_for("acme.localhost")
+    assert other.get("/sso/login/")["Location"].startswith(acme_idp.sso_url)
     assert _signed_in_through(other, acme_idp, "rosa@acme.example").status_code == 302
     assert other.get("/api/me").json()["email"] == "rosa@acme.example"
 
@@ -357,3 +359,17 @@ def test_a_certificate_near_expiry_is_warned_about_without_blocking(acme, settin
 
 def test_an_ordinary_entra_connection_raises_no_warning(acme):
     assert _manual(acme).warnings == []
+
+
+def test_discarding_the_draft_leaves_the_live_connection_and_says_so_in_the_history(acme, draft_idp):
+    live_before = IdentityProvider.objects.get(tenant=acme).entity_id
+    _save_draft(acme, draft_idp)
+    admin, admin_client = _admin()
+    response = admin_client.post(SETTINGS, {"action": "draft_discard"})
+    assert response.status_code == 302
+    assert not StagedConnection.objects.filter(tenant=acme, kind="draft").exists()
+    assert IdentityProvider.objects.get(tenant=acme).entity_id == live_before
+    assert AuditEvent.objects.filter(tenant=acme, action="sso.draft_discard", actor__contains=admin.email).exists()
+    assert "Draft discarded. The live connection is unchanged." in admin_client.get(SETTINGS).content.decode()
+    # A test link to the discarded draft says so instead of testing something else.
+    assert admin_client.get("/sso/login/?test=draft")["Location"] == "/sso/settings/"
