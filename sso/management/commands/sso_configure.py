@@ -143,7 +143,7 @@ class Command(BaseCommand):
                 certificates = [_read(path, limit=MAX_CERTIFICATE_FILE_BYTES, what="certificate file")
                                 for path in certificate_files]
                 staged = idp_draft_manual(tenant=tenant, sso_url=sso_url or "", entity_id=idp_entity_id or "",
-                                          certificates=certificates,  # type: ignore[arg-type]
+                                          certificates=certificates,
                                           actor="cli", display_name=display_name, confirm=True)
         except SsoConfigError as exc:
             raise CommandError(f"{exc} Nothing was changed.") from exc

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sso', '0003_sp_key_pair'),
+        ('sso', '0004_remove_identityprovider_enabled'),
         ('tenants', '0001_initial'),
     ]
 
