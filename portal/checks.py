@@ -95,7 +95,7 @@ def _session_state_problems() -> list[checks.CheckMessage]:
             "does. django-tenants' search_path would then go to other requests, which would read other "
             "tenants' rows.",
             hint="Run PgBouncer with pool_mode = session, or use Django's pool (PORTICO_DB_POOLER=django). "
-                 "See docs/deploy.md.", id="portico.E005")]
+                 "See docs/deploy.md.", id="portico.E006")]
     return []
 
 
