@@ -208,8 +208,8 @@ def replay_store_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 def startup_checks() -> None:
     """For servers that do not run system checks (gunicorn): stop on errors, shout warnings."""
     problems = _db_pooler_problems()
-    if not problems:  # a declared unsafe pooler is refused already; the probe would only repeat it
-        problems = _session_state_problems()
+    if not any(p.is_serious() for p in problems):  # a declared unsafe pooler is refused already
+        problems += _session_state_problems()
     problems += (_replay_store_problems() + _dns_resolver_problems()
                  + _key_encryption_problems(deploy=not settings.DEBUG))
     for problem in problems:
