@@ -170,7 +170,7 @@ def _dns_resolver_problems() -> list[checks.CheckMessage]:
     try:
         resolvers_parse(settings.PORTICO_DNS_RESOLVERS)
     except ImproperlyConfigured as exc:
-        return [checks.Error(str(exc), hint="Leave it empty for the system's resolvers.", id="portico.E006")]
+        return [checks.Error(str(exc), hint="Leave it empty for the system's resolvers.", id="portico.E005")]
     return []
 
 

@@ -88,7 +88,7 @@ def _resolver() -> dns.resolver.Resolver:
 def txt_records(name: str) -> list[str]:
     """Every TXT record at `name`, each one's strings joined (long values come split); [] when there is none."""
     try:
-        # Inside the try: a worker runs no system checks, so a bad setting (portico.E006) or a missing
+        # Inside the try: a worker runs no system checks, so a bad setting (portico.E005) or a missing
         # /etc/resolv.conf must end as a failed lookup, not an error in every task.
         answer = _resolver().resolve(dns.name.from_text(name), dns.rdatatype.TXT, search=False,
                                      raise_on_no_answer=False)

@@ -287,7 +287,7 @@ def test_a_bad_resolver_setting_stops_the_start_and_fails_a_lookup_cleanly(acme,
     from portal.checks import dns_resolvers_check
 
     settings.PORTICO_DNS_RESOLVERS = "dns.example:53"
-    assert [m.id for m in dns_resolvers_check()] == ["portico.E006"]
+    assert [m.id for m in dns_resolvers_check()] == ["portico.E005"]
     row = _claim(acme, "bad-resolver.example")
     assert email_domain_dns_check(email_domain_id=row.pk, actor="test") == DomainCheck.dns_error
     settings.PORTICO_DNS_RESOLVERS = "127.0.0.1:5353"
