@@ -164,7 +164,11 @@ def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpRe
         return form
     if not form.is_valid():
         return form
-    idp_options_update(idp=idp, actor=request.user, **form.options())  # type: ignore[arg-type]
+    try:
+        idp_options_update(idp=idp, actor=request.user, **form.options())  # type: ignore[arg-type]
+    except SsoConfigError as exc:
+        form.add_error("group_access_levels" if exc.field == "group_access_levels" else None, str(exc))
+        return form
     return _done(request, "Options saved.", "options")
 
 

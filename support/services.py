@@ -268,11 +268,21 @@ def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: A
             if not found and not level_sees_all_properties(level):
                 raise ProvisioningError(
                     f"None of the properties asked for {row.email} exist in {tenant.name} any more; reject it.")
-            result = _membership_apply(
-                email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
-                access_level=level, properties=found, origin=Membership.Origin.REQUEST,
-                add_properties=True, keep_higher_level=True,
-            )
+            # Exactly what was asked, within the requester's own rights as they stand now (a
+            # requester demoted or removed since cannot have more granted in their name).
+            requester = get_user_model().objects.filter(pk=row.requested_by_user_id).first() \
+                if row.requested_by_user_id else None
+            if requester is None:
+                raise ProvisioningError(f"{row.requested_by_email} no longer has an account in {tenant.name}, "
+                                        "so nobody vouches for this request; reject it.")
+            try:
+                result = _membership_apply(
+                    email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
+                    access_level=level, properties=found, origin=Membership.Origin.REQUEST, grantor=requester,
+                )
+            except NotAllowed as exc:
+                raise NotAllowed(f"Not approved: {row.requested_by_email} asked for it, and the rules every grant "
+                                 f"follows refuse it in their name: \u201c{exc}\u201d Reject the request.") from exc
             _email_access_granted(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
         row.status = NewUserRequest.Status.APPROVED
         row.decided_by = actor
@@ -488,15 +498,19 @@ def new_user_request_preview(*, new_user_request: NewUserRequest) -> list[str]:
                      f"{timezone.localtime(membership.created):%-d %b %Y, %H:%M %Z}).")
     elif membership.state == Membership.State.DISABLED:
         lines.append(f"{row.email} gets access again (it had been removed).")
-    if membership is not None and membership.state == Membership.State.ACTIVE and AccessLevel.rank(
-            membership.access_level) > AccessLevel.rank(row.access_level):
-        lines.append(f"They keep their higher {membership.get_access_level_display()} access.")
+    if membership is not None and membership.access_level and membership.access_level != row.access_level:
+        # A grant says what it grants: the level asked for replaces the one held (issue 9).
+        lines.append(f"Their {membership.get_access_level_display()} access becomes {label} access.")
     else:
         lines.append(f"They get {label} access.")
     found = [p.get("name") or p.get("code") for p in row.properties if p.get("code") in existing]
     missing = [name for name in wanted if name not in found]
     if found:
         lines.append(f"They get access to {', '.join(found)}.")
+    held = [p.name for p in membership.properties.all()] if membership is not None else []
+    dropped = [name for name in held if name not in found]
+    if dropped and level is not None and not level_sees_all_properties(level):
+        lines.append(f"No longer: {', '.join(dropped)} (a grant gives exactly the properties asked for).")
     if missing:
         lines.append(f"Not granted, no longer in {row.tenant.name}: {', '.join(missing)}.")
     lines.append(f"{row.email} and {row.requested_by_email} are e-mailed. You can undo this for "
