@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tenants.utils import schema_context
 
 from outbox.models import OutboundEmail
@@ -516,3 +517,66 @@ def new_user_request_preview(*, new_user_request: NewUserRequest) -> list[str]:
     lines.append(f"{row.email} and {row.requested_by_email} are e-mailed. You can undo this for "
                  f"{int(APPROVAL_UNDO_WINDOW.total_seconds() // 60)} minutes.")
     return lines
+
+
+# --- Support staff's second factor (Django admin) ----------------------------------------------
+# Staff accounts approve access to every tenant, so a password is not enough: each enrols one
+# TOTP authenticator (django-otp) and enters its code at every sign-in (portal.admin_site).
+
+def staff_totp_device(*, user: AbstractBaseUser) -> TOTPDevice | None:
+    """The staff member's confirmed authenticator, if they enrolled one."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("-pk").first()
+
+
+def staff_totp_enrol_start(*, user: AbstractBaseUser) -> TOTPDevice:
+    """The not yet confirmed authenticator to show at enrolment (one, kept until confirmed)."""
+    _staff_require(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    return device or TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+
+
+def staff_totp_enrol_confirm(*, user: AbstractBaseUser, token: str) -> TOTPDevice:
+    """Confirm enrolment with a code from the new authenticator; it becomes the only one. Audited."""
+    _staff_require(user)
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-pk").first()
+        if device is None or not device.verify_token(_token_digits(token)):
+            raise NotAllowed("That code is not the one your authenticator shows now. Try the current code.",
+                             field="otp_token")
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        replaced = TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()[0]
+        audit_record(actor=user, action="staff.totp_enrol", target=user.get_username(),
+                     data={"device_id": device.pk, "replaced": replaced})
+    return device
+
+
+def staff_totp_verify(*, user: AbstractBaseUser, token: str) -> TOTPDevice:
+    """The confirmed authenticator this code is from (each code works once); NotAllowed otherwise."""
+    device = staff_totp_device(user=user)
+    if device is None:
+        raise NotAllowed("You have no authenticator yet; enrol one first.")
+    allowed, _why = device.verify_is_allowed()
+    if not allowed:
+        raise NotAllowed("Too many wrong codes: wait a little, then try the current code.", field="otp_token")
+    if not device.verify_token(_token_digits(token)):
+        raise NotAllowed("That code is not the one your authenticator shows now (each code works once).",
+                         field="otp_token")
+    return device
+
+
+def staff_totp_reset(*, username: str, actor: Actor) -> int:
+    """Remove a staff member's authenticators (lost phone): they enrol a new one at their next
+    sign-in, and sessions verified with the old one end. Audited; returns how many went."""
+    user = get_user_model().objects.filter(username=username, is_staff=True).first()
+    if user is None:
+        raise ProvisioningError(f"No support staff account named {username!r}.")
+    with transaction.atomic():
+        removed = TOTPDevice.objects.filter(user=user).delete()[0]
+        audit_record(actor=actor, action="staff.totp_reset", target=username, data={"devices_removed": removed})
+    return removed
+
+
+def _token_digits(token: str) -> str:
+    """Authenticator apps show "123 456"; only digits count, and at most a code's length."""
+    return "".join(ch for ch in (token or "") if ch in "0123456789")[:8]
