@@ -61,7 +61,10 @@ class Stack:
         self.static_root = Path(tempfile.mkdtemp(prefix="portico-bench-static-"))
         self.env = dict(os.environ, DATABASE_URL=self.db_url, DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50),
                         PORTICO_BASE_URL=f"http://localhost:{self.port}", STATIC_ROOT=str(self.static_root),
-                        CELERY_TASK_DEFAULT_QUEUE=f"portico-bench-{self.run_id}", PORTICO_TESTING="false",
+                        CELERY_TASK_DEFAULT_QUEUE=f"portico-bench-{self.run_id}",
+                        # Every simulated browser comes from 127.0.0.1, so per-IP limits would throttle
+                        # the benchmark itself; tests/portal/test_ratelimit.py covers the limits.
+                        PORTICO_RATELIMIT_ENABLED="false",
                         GUNICORN_WORKERS=str(workers), GUNICORN_THREADS=str(threads),
                         GUNICORN_BIND=f"{HOST}:{self.port}", LOG_LEVEL="WARNING")
         self.proc: subprocess.Popen | None = None
@@ -90,19 +93,25 @@ class Stack:
         from django.db import connections
 
         connections.close_all()
+        # A file, not a pipe: nobody reads a pipe during the run, and a full one blocks every worker.
+        self.log = tempfile.TemporaryFile(prefix="portico-bench-gunicorn-")
         self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "-c", "gunicorn.conf.py"],
-                                     cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                status, _, _ = request("GET", self.tenants[0]["host"], self.port, "/static/portico/favicon.svg")
+                status, _, _, _ = request("GET", self.tenants[0]["host"], self.port, "/static/portico/favicon.svg")
                 if status == 200:
                     return self
             except OSError:
                 time.sleep(0.2)
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.proc.stderr.read().decode()[-3000:]}")
+                raise RuntimeError(f"gunicorn exited: {self.log_tail()}")
         raise RuntimeError("gunicorn did not answer within 60 s")
+
+    def log_tail(self, size: int = 3000) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-size:]
 
     def _tenants_create(self) -> None:
         from django_tenants.utils import schema_context
@@ -150,7 +159,9 @@ RETURNING_USERS = 20
 # --- a minimal browser over http.client (cheap, so the generator is not the bottleneck) ----------
 
 def request(method: str, host: str, port: int, path: str, *, body: dict | None = None,
-            cookies: dict | None = None, conn: http.client.HTTPConnection | None = None) -> tuple[int, dict, bytes]:
+            cookies: dict | None = None, conn: http.client.HTTPConnection | None = None,
+            ) -> tuple[int, dict[str, str], dict[str, str], bytes]:
+    """One request: its status, headers (lower-case names), the cookies it set, and its body."""
     own = conn is None
     conn = conn or http.client.HTTPConnection(HOST, port, timeout=30)
     headers = {"Host": f"{host}:{port}"}
@@ -163,16 +174,17 @@ def request(method: str, host: str, port: int, path: str, *, body: dict | None =
     conn.request(method, path, body=data, headers=headers)
     response = conn.getresponse()
     payload = response.read()
-    got = {}
+    headers_got: dict[str, str] = {}
+    cookies_got: dict[str, str] = {}
     for name, value in response.getheaders():
         if name.lower() == "set-cookie":
             key, _, rest = value.partition("=")
-            got.setdefault("cookies", {})[key.strip()] = rest.split(";", 1)[0]
+            cookies_got[key.strip()] = rest.split(";", 1)[0]
         else:
-            got[name.lower()] = value
+            headers_got[name.lower()] = value
     if own:
         conn.close()
-    return response.status, got, payload
+    return response.status, headers_got, cookies_got, payload
 
 
 BOUNCE_FIELD = re.compile(rb'name="(SAMLResponse|RelayState|portico_bounce)" value="([^"]*)"')
@@ -197,7 +209,7 @@ def sign_in(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
     """The IdP's cross-site POST (no cookies), then the bounce page's same-site POST (cookies)."""
     host = item.tenant["host"]
     start = time.perf_counter()
-    status, _, page = request("POST", host, port, "/sso/acs/", conn=conn,
+    status, _, _, page = request("POST", host, port, "/sso/acs/", conn=conn,
                               body={"SAMLResponse": item.b64, "RelayState": item.relay_state})
     if status != 200:
         item.outcome = f"bounce {status}"
@@ -207,9 +219,9 @@ def sign_in(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
     if fields.get("portico_bounce") != "1":
         item.outcome = "no bounce form"
         return
-    status, headers, _ = request("POST", host, port, "/sso/acs/", body=fields, cookies=item.cookies, conn=conn)
+    status, _, set_cookies, _ = request("POST", host, port, "/sso/acs/", body=fields, cookies=item.cookies, conn=conn)
     item.seconds = time.perf_counter() - start
-    item.session = headers.get("cookies", {}).get("sessionid", "")
+    item.session = set_cookies.get("sessionid", "")
     item.outcome = "ok" if status == 302 and item.session else f"acs {status}"
 
 
@@ -263,13 +275,13 @@ def mint(stack: Stack, count: int) -> list[SignIn]:
             cookies: dict = {}
             request_id = None
             if flow == "sp":
-                status, headers, _ = request("GET", tenant["host"], stack.port, "/sso/login/?next=/")
+                status, headers, set_cookies, _ = request("GET", tenant["host"], stack.port, "/sso/login/?next=/")
                 location = headers.get("location", "")
                 if status != 302 or "SAMLRequest" not in location:
                     raise RuntimeError(f"/sso/login/ answered {status}")
                 params = parse_qs(urlsplit(location).query)
                 request_id = tenant["idp"].parse_authn_request(params["SAMLRequest"][0], None).id
-                cookies = headers.get("cookies", {})
+                cookies = set_cookies
             xml = tenant["idp"].build_response(acs_url=endpoints.acs_url, audience=endpoints.entity_id, email=email,
                                                in_response_to=request_id, sign_assertion=True,
                                                sign_response=signing == "both")
@@ -297,6 +309,8 @@ def in_process_rates(stack: Stack, items: list[SignIn], sample: int) -> dict[str
     prepared = []
     for item in chosen:
         idp_row = idp_for_tenant(tenant=item.tenant["tenant"])
+        if idp_row is None:
+            raise RuntimeError(f"{item.tenant['host']} has no IdP configured; run the bench's set-up again.")
         endpoints = sp_endpoints(host=item.tenant["host"])
         prepared.append((item, endpoints, saml_config_for(idp=idp_row, endpoints=endpoints)))
     start = time.perf_counter()
@@ -339,17 +353,26 @@ def main(argv: list[str] | None = None) -> dict:
         lost = 0
         for item in items:
             if item.outcome == "ok":
-                status, _, body = request("GET", item.tenant["host"], stack.port, "/api/me",
+                status, _, _, body = request("GET", item.tenant["host"], stack.port, "/api/me",
                                           cookies={"sessionid": item.session})
                 if status != 200 or item.email.encode() not in body:
                     lost += 1
         statics = [SignIn("static", stack.tenants[0], "", "", "") for _ in range(len(items) * 2)]
 
         def fetch_static(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
-            status, _, _ = request("GET", item.tenant["host"], port, "/static/portico/favicon.svg", conn=conn)
+            status, _, _, _ = request("GET", item.tenant["host"], port, "/static/portico/favicon.svg", conn=conn)
             item.outcome = "ok" if status == 200 else f"static {status}"
 
         static_wall = run_concurrently(statics, fetch_static, opts.clients, stack.port)
+        # The cheapest Django answer on a tenant host, through every middleware (routing, sessions,
+        # status gate, rate limits, headers) and the URL resolver: what any request costs at least.
+        trivials = [SignIn("trivial", stack.tenants[0], "", "", "") for _ in range(len(items) * 2)]
+
+        def fetch_trivial(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
+            status, _, _, _ = request("GET", item.tenant["host"], port, "/api/me", conn=conn)
+            item.outcome = "ok" if status in (401, 403) else f"trivial {status}"
+
+        trivial_wall = run_concurrently(trivials, fetch_trivial, opts.clients, stack.port)
         rates = in_process_rates(stack, items, sample=min(40, len(items)))
         load_after = os.getloadavg()[0]
 
@@ -367,13 +390,18 @@ def main(argv: list[str] | None = None) -> dict:
     static_rate = len(statics) / static_wall
     print(f"\nload generator ceiling: static file {static_rate:.0f} requests/s "
           f"(a sign-in is 2 requests: {static_rate / max(rate * 2, 1e-9):.1f}x headroom)")
+    trivial_rate = len(trivials) / trivial_wall
+    print(f"Django floor: anonymous /api/me through every middleware {trivial_rate:.0f} requests/s "
+          f"(a sign-in takes 2 requests, 3 when SP-initiated: at most about {trivial_rate / 2.5:.0f} sign-ins/s "
+          f"before any SAML work)")
     print(f"stock pysaml2 parse_authn_request_response, same responses, one process: {rates['pysaml2_per_s']:.1f}/s")
     print(f"Portico's in-process verifier alone (ceiling), one process: {rates['guard_per_s']:.0f}/s")
     if errors:
         print(f"first errors: {sorted({i.outcome for i in errors})[:5]}")
     result = {"signins_per_s": rate, "p50_ms": percentile(ok, 50) * 1e3, "p95_ms": percentile(ok, 95) * 1e3,
               "p99_ms": percentile(ok, 99) * 1e3, "errors": len(errors), "lost_sessions": lost,
-              "vs_pysaml2": rate / rates["pysaml2_per_s"], "static_per_s": static_rate, **rates}
+              "vs_pysaml2": rate / rates["pysaml2_per_s"], "static_per_s": static_rate,
+              "trivial_per_s": trivial_rate, **rates}
     met = result["vs_pysaml2"] >= 10 and result["p99_ms"] < 50 and not errors and not lost
     print(f"\nSUMMARY acs: {rate:.1f} sign-ins/s, p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, "
           f"p99 {result['p99_ms']:.0f} ms, {len(errors)} errors, {lost} lost sessions; "

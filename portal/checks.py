@@ -93,6 +93,40 @@ def _replay_store_problems() -> list[checks.CheckMessage]:
     return problems
 
 
+def _key_encryption_problems(*, deploy: bool) -> list[checks.CheckMessage]:
+    import base64
+    import binascii
+
+    problems: list[checks.CheckMessage] = []
+    for index, key in enumerate(k.strip() for k in settings.PORTICO_KEY_ENCRYPTION_KEYS):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            valid = False
+        if not valid:
+            problems.append(checks.Error(
+                f"PORTICO_KEY_ENCRYPTION_KEYS entry {index + 1} is not a Fernet key (32 bytes, url-safe base64).",
+                hint='Make one with: python -c "from cryptography.fernet import Fernet; '
+                     'print(Fernet.generate_key().decode())"', id="portico.E004"))
+    if deploy and not [k for k in settings.PORTICO_KEY_ENCRYPTION_KEYS if k.strip()]:
+        problems.append(checks.Warning(
+            "PORTICO_KEY_ENCRYPTION_KEYS is not set: tenants' SP private keys are encrypted with a key derived "
+            "from SECRET_KEY, so changing SECRET_KEY makes them unreadable.",
+            hint="Set PORTICO_KEY_ENCRYPTION_KEYS to a Fernet key kept apart from SECRET_KEY (docs/deploy.md).",
+            id="portico.W006"))
+    return problems
+
+
+@checks.register("portico")
+def key_encryption_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return _key_encryption_problems(deploy=False)
+
+
+@checks.register("portico", deploy=True)
+def key_encryption_deploy_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return [p for p in _key_encryption_problems(deploy=True) if not p.is_serious()]
+
+
 @checks.register("portico")
 def database_pooling_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return _db_pooler_problems()
@@ -105,7 +139,8 @@ def replay_store_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 def startup_checks() -> None:
     """For servers that do not run system checks (gunicorn): stop on errors, shout warnings."""
-    problems = _db_pooler_problems() + _replay_store_problems()
+    problems = (_db_pooler_problems() + _replay_store_problems()
+                + _key_encryption_problems(deploy=not settings.DEBUG))
     for problem in problems:
         log = logger.critical if problem.is_serious() else logger.error
         log("%s: %s %s", problem.id, problem.msg, problem.hint or "")

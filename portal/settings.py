@@ -277,9 +277,19 @@ PORTICO_SAML_REQUEST_TTL_SECONDS: int = env.int("PORTICO_SAML_REQUEST_TTL_SECOND
 PORTICO_METADATA_ALLOW_PRIVATE: bool = env.bool("PORTICO_METADATA_ALLOW_PRIVATE", default=DEBUG)
 PORTICO_METADATA_REFRESH_HOURS: int = env.int("PORTICO_METADATA_REFRESH_HOURS", default=24)
 PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAYS", default=30)
+# Each tenant's own SP key pair (sso.sp_keys): its private key is stored Fernet-encrypted under the
+# first of these keys (any of them decrypts); unset, a key derived from SECRET_KEY is used.
+PORTICO_KEY_ENCRYPTION_KEYS: list[str] = env.list("PORTICO_KEY_ENCRYPTION_KEYS", default=[])
+PORTICO_SP_CERT_VALIDITY_DAYS: int = env.int("PORTICO_SP_CERT_VALIDITY_DAYS", default=3 * 365)
+PORTICO_SP_KEY_ROTATION_OVERLAP_DAYS: int = env.int("PORTICO_SP_KEY_ROTATION_OVERLAP_DAYS", default=14)
 # A new tenant's first Client Administrator signs in once through a set-up link support staff send
 # (support.services); it works once, for this long.
 PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
+
+# --- Email domain verification (tenants.domain_verification) ----------------------------------
+# Resolvers asked for a tenant's _portico.<domain> TXT record: "ip:port,..." ("[::1]:53" for IPv6);
+# empty: the system's. The tests point it at a DNS server of their own.
+PORTICO_DNS_RESOLVERS: str = env("PORTICO_DNS_RESOLVERS", default="")
 
 # --- Directory sync (SCIM) -----------------------------------------------------------------
 # Per bearer token, counted in Redis across workers; Entra's provisioning service backs off on 429.
@@ -325,6 +335,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # PostgreSQL records of consumed assertions past their lifetime (sso.replay).
     "sso.purge_consumed_assertions": {"task": "sso.purge_consumed_assertions", "options": _PUBLIC,
                                       "schedule": timedelta(hours=1)},
+    # Looks up the DNS TXT record of every pending email domain claim, one task per claim.
+    "tenants.email_domains_verify_pending": {"task": "tenants.email_domains_verify_pending", "options": _PUBLIC,
+                                             "schedule": timedelta(minutes=10)},
     # Re-queues e-mails whose task was lost to a broker outage (idempotent sending).
     "outbox.email_sweep": {"task": "outbox.email_sweep", "options": _PUBLIC,
                            "schedule": timedelta(minutes=5)},

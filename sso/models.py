@@ -134,3 +134,32 @@ class ConsumedAssertion(models.Model):
 
     class Meta:
         verbose_name = "consumed assertion"
+
+
+class SpKeyPair(models.Model):
+    """One of a tenant's own SP key pairs: Portico signs with it (AuthnRequests, logout messages) and
+    IdPs encrypt assertions to it. The private key is stored encrypted (sso.sp_keys, Fernet under
+    PORTICO_KEY_ENCRYPTION_KEYS); the certificate is self-signed, since IdPs pin it rather than chain it.
+
+    Rotation keeps two keys published at once: the new one signs from `active_from`, the old one still
+    decrypts (Entra encrypts to whichever certificate its admin uploaded) until `retire_at`.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sp_key_pairs")
+    private_key_encrypted = models.BinaryField()
+    certificate_pem = models.TextField()
+    fingerprint_sha256 = models.CharField(max_length=95)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    active_from = models.DateTimeField(help_text="Signs from this time on (until a newer key becomes active)")
+    retire_at = models.DateTimeField(null=True, blank=True, help_text="Neither published nor used from this time on")
+    expiry_warning_sent_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "SP key pair"
+        ordering = ["-active_from", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "fingerprint_sha256"], name="sp_key_unique")]
+
+    def __str__(self) -> str:
+        return f"SP key of {self.tenant_id} (expires {self.not_after:%Y-%m-%d})"

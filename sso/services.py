@@ -5,11 +5,11 @@ import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from provisioning.errors import NotAllowed
@@ -52,9 +52,11 @@ class _IdpValues:
 
 def _idp_save(
     *, tenant: Tenant, values: _IdpValues, actor: Actor, allow_idp_initiated: bool | None,
-    email_domains: Iterable[str],
+    email_domains: Iterable[str], email_domains_verified: bool = False,
 ) -> IdentityProvider:
-    """One transaction: the IdP row, its certificates, the email domains and the audit record."""
+    """One transaction: the IdP row, its certificates, the email domains and the audit record.
+
+    The domains are claims to verify, unless `email_domains_verified` (operators at the CLI)."""
     if tenant.is_public:
         raise SsoConfigError("The public site has no identity provider of its own.")
     try:
@@ -80,7 +82,7 @@ def _idp_save(
             _certificates_replace(idp=idp, certificates=values.certificates)
             domains = list(email_domains)
             if domains:
-                tenant_email_domains_add(tenant=tenant, domains=domains, actor=actor)
+                tenant_email_domains_add(tenant=tenant, domains=domains, actor=actor, verified=email_domains_verified)
             audit_record(
                 actor=actor, action="sso.idp_configure", tenant=tenant, target=values.entity_id,
                 data={
@@ -120,12 +122,12 @@ def _values_from_metadata(document: bytes | str, *, source: str, metadata_url: s
 
 def idp_configure_from_metadata(
     *, tenant: Tenant, document: bytes | str, actor: Actor, allow_idp_initiated: bool | None = None,
-    email_domains: Iterable[str] = (),
+    email_domains: Iterable[str] = (), email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from an uploaded Federation Metadata XML document."""
     values = _values_from_metadata(document, source=IdentityProvider.Source.UPLOAD)
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 def metadata_download(url: str) -> bytes:
@@ -140,17 +142,18 @@ def metadata_download(url: str) -> bytes:
 
 def idp_configure_from_url(
     *, tenant: Tenant, url: str, actor: Actor, allow_idp_initiated: bool | None = None,
-    email_domains: Iterable[str] = (),
+    email_domains: Iterable[str] = (), email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from a metadata URL; Celery beat refreshes it later (see sso.tasks)."""
     values = _values_from_metadata(metadata_download(url), source=IdentityProvider.Source.URL, metadata_url=url)
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 def idp_configure_manual(
-    *, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str], actor: Actor,
+    *, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str | bytes], actor: Actor,
     display_name: str | None = None, allow_idp_initiated: bool | None = None, email_domains: Iterable[str] = (),
+    email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from an SSO URL, the IdP's entity ID and its Base64/PEM signing certificate(s)."""
     from urllib.parse import urlsplit
@@ -182,7 +185,7 @@ def idp_configure_manual(
         certificates=parsed, source=IdentityProvider.Source.MANUAL, display_name_chosen=display_name is not None,
     )
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 def _group_levels_check(*, actor: Actor, mapping: dict[str, str]) -> None:
@@ -243,6 +246,9 @@ def idp_metadata_refresh(*, idp: IdentityProvider) -> bool:
     return True
 
 
+HEALTH_STAMP_EVERY = timedelta(minutes=1)
+
+
 def sign_in_reference() -> str:
     # Short enough to read over the phone, long enough not to collide (32^8).
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -270,7 +276,10 @@ def sign_in_attempt_record(
     )
     if attempt.tenant_id:
         field = "last_success_at" if outcome == SignInAttempt.Outcome.SUCCESS else "last_failure_at"
-        IdentityProvider.objects.filter(tenant_id=attempt.tenant_id).update(**{field: attempt.created})
+        # To the minute is enough for a health column, and every sign-in of a tenant writing its one
+        # IdP row would queue them all on that row's lock; a row that is fresh enough matches nothing.
+        stale = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": attempt.created - HEALTH_STAMP_EVERY})
+        IdentityProvider.objects.filter(stale, tenant_id=attempt.tenant_id).update(**{field: attempt.created})
     log = logger.info if outcome == SignInAttempt.Outcome.SUCCESS else logger.warning
     log("sign-in %s ref=%s tenant=%s code=%s email=%s test=%s: %s", outcome, attempt.reference,
         getattr(tenant, "slug", "-"), code, email or "-", is_test, message)

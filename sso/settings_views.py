@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from sso.diagnosis import admin_headline
 from sso.errors import SsoConfigError
 from sso.forms import EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
+from sso.models import IdentityProvider
 from sso.selectors import (
     attempt_for_tenant,
     can_manage_sso,
@@ -28,9 +29,12 @@ from sso.selectors import (
 )
 from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual, idp_options_update
 from sso.sp import sp_endpoints, sp_endpoints_for_request
+from tenants.domain_verification import verification_record_name, verification_record_value
 from tenants.errors import TenantError
-from tenants.models import Tenant
-from tenants.services import tenant_email_domain_remove, tenant_email_domains_add
+from tenants.models import EmailDomain, Tenant
+from tenants.selectors import email_domain_of_tenant, email_domain_rows_of
+from tenants.services import email_domain_dns_check, tenant_email_domain_remove, tenant_email_domains_add
+from tenants.types import DomainCheck, EmailDomainRefusal, MemberRequest
 
 SETTINGS_PATH = "/sso/settings/"
 # The ACS (sso/views.py) recognises a test sign-in by test=1 and shows its own result page.
@@ -41,7 +45,7 @@ def client_administrator_required(view: Callable[..., HttpResponse]) -> Callable
     """Tenant hosts only; anonymous users go to sign-in, other access levels get the 403 page."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: MemberRequest, *args: object, **kwargs: object) -> HttpResponse:
         tenant = getattr(request, "tenant", None)
         if tenant is None or tenant.is_public:
             raise Http404
@@ -54,7 +58,7 @@ def client_administrator_required(view: Callable[..., HttpResponse]) -> Callable
     return wrapper
 
 
-def _request_too_large(request: HttpRequest) -> bool:
+def _request_too_large(request: MemberRequest) -> bool:
     # Django's own cap leaves file parts out; check the whole body before anything reads it.
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -66,7 +70,7 @@ def _request_too_large(request: HttpRequest) -> bool:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @client_administrator_required
-def sso_settings(request: HttpRequest) -> HttpResponse:
+def sso_settings(request: MemberRequest) -> HttpResponse:
     tenant: Tenant = request.tenant  # type: ignore[attr-defined]
     idp = idp_for_tenant(tenant=tenant)
     bound: dict[str, forms.Form] = {}
@@ -94,13 +98,13 @@ def sso_settings(request: HttpRequest) -> HttpResponse:
 SECTION_TAG = "section-"
 
 
-def _done(request: HttpRequest, message: str, anchor: str, level: int = messages.SUCCESS) -> HttpResponse:
+def _done(request: MemberRequest, message: str, anchor: str, level: int = messages.SUCCESS) -> HttpResponse:
     messages.add_message(request, level, message, extra_tags=f"{SECTION_TAG}{anchor}")
     return redirect(f"{SETTINGS_PATH}#{anchor}")
 
 
 def _configure(
-    request: HttpRequest, form: forms.Form, call: Callable[[], object], what: str
+    request: MemberRequest, form: forms.Form, call: Callable[[], object], what: str
 ) -> HttpResponse | forms.Form:
     if not form.is_valid():
         return form
@@ -114,26 +118,26 @@ def _configure(
                           f"certificate{'' if count == 1 else 's'}). Run a test sign-in to check it.", "idp")
 
 
-def _action_upload(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_upload(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = MetadataUploadForm(request.POST, request.FILES, prefix="upload")
     return _configure(request, form, lambda: idp_configure_from_metadata(
         tenant=tenant, document=form.cleaned_data["metadata_file"], actor=request.user), "from the uploaded metadata")
 
 
-def _action_url(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_url(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = MetadataUrlForm(request.POST, prefix="url")
     return _configure(request, form, lambda: idp_configure_from_url(
         tenant=tenant, url=form.cleaned_data["metadata_url"], actor=request.user), "from the metadata URL")
 
 
-def _action_manual(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_manual(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = ManualForm(request.POST, request.FILES, prefix="manual")
     return _configure(request, form, lambda: idp_configure_manual(
         tenant=tenant, sso_url=form.cleaned_data["sso_url"], entity_id=form.cleaned_data["entity_id"],
         certificates=form.cleaned_data["certificates"], actor=request.user), "entered by hand")
 
 
-def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_domain_add(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = EmailDomainForm(request.POST, prefix="domain")
     if not form.is_valid():
         return form
@@ -143,21 +147,56 @@ def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> Htt
         form.add_error("domain", str(exc))
         return form
     if not added:
-        domain = form.cleaned_data["domain"].strip().lower()
+        domain = form.cleaned_data["domain"].strip().lower().lstrip("@")
         return _done(request, f"{domain} was already one of your domains.", "domains")
-    return _done(request, f"Added {added[0].domain}: its users now sign in through your identity provider.", "domains")
+    return _done(request, f"Added {added[0].domain}. Publish the DNS TXT record shown below, then press Verify now: "
+                          "until it is verified, it routes nobody to your sign-in.", "domains")
 
 
-def _action_domain_remove(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _not_yours(request: MemberRequest, domain: str) -> HttpResponse:
+    return _done(request, f"{domain or 'That domain'} is not one of your email domains. "
+                          f"(reference {EmailDomainRefusal.not_yours})", "domains", level=messages.WARNING)
+
+
+def _action_domain_remove(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     domain = (request.POST.get("domain") or "").strip().lower()[:253]
-    if not domain or not tenant.email_domains.filter(domain__iexact=domain).exists():
-        return _done(request, f"{domain or 'That domain'} is not one of your email domains.", "domains",
-                     level=messages.WARNING)
+    if email_domain_of_tenant(tenant=tenant, domain=domain) is None:
+        return _not_yours(request, domain)
     tenant_email_domain_remove(tenant=tenant, domain=domain, actor=request.user)
     return _done(request, f"Removed {domain}: its users no longer see your sign-in button.", "domains")
 
 
-def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+_CHECK_MESSAGES: dict[str, tuple[int, str]] = {
+    DomainCheck.verified: (messages.SUCCESS, "Verified {domain}: its users now sign in through your identity "
+                                             "provider."),
+    DomainCheck.already_verified: (messages.SUCCESS, "{domain} is already verified."),
+    DomainCheck.not_found: (messages.WARNING, "No TXT record found at {name} yet. DNS changes can take a while to "
+                                              "appear; Portico also checks by itself every few minutes. "
+                                              f"(reference {EmailDomainRefusal.dns_not_found})"),
+    DomainCheck.mismatch: (messages.WARNING, "{name} has TXT records, but none is {value}. Check the value was "
+                                             f"copied whole. (reference {EmailDomainRefusal.dns_mismatch})"),
+    DomainCheck.dns_error: (messages.WARNING, "Portico could not get an answer from DNS for {name} just now; it will "
+                                              f"try again by itself. (reference {EmailDomainRefusal.dns_error})"),
+    DomainCheck.taken: (messages.WARNING, "The record is right, but {domain} (or a domain it is under) is already "
+                                          "verified by another organisation on Portico. Contact Portico support. "
+                                          f"(reference {EmailDomainRefusal.taken})"),
+}
+
+
+def _action_domain_verify(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
+    domain = (request.POST.get("domain") or "").strip().lower()[:253]
+    row = email_domain_of_tenant(tenant=tenant, domain=domain)
+    if row is None:
+        return _not_yours(request, domain)
+    outcome = email_domain_dns_check(email_domain_id=row.pk, actor=request.user)
+    if outcome == DomainCheck.gone:
+        return _not_yours(request, domain)
+    level, text = _CHECK_MESSAGES[outcome]
+    return _done(request, text.format(domain=row.domain, name=verification_record_name(row.domain),
+                                      value=verification_record_value(row.verification_token)), "domains", level=level)
+
+
+def _action_options(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = OptionsForm(request.POST, prefix="options")
     if idp is None:
         form.add_error(None, "Connect your identity provider first.")
@@ -172,13 +211,14 @@ def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpRe
     return _done(request, "Options saved.", "options")
 
 
-_ACTIONS: dict[str, Callable[[HttpRequest, Tenant, object], HttpResponse | forms.Form]] = {
+_ACTIONS: dict[str, Callable[[MemberRequest, Tenant, IdentityProvider | None], HttpResponse | forms.Form]] = {
     "upload": _action_upload, "url": _action_url, "manual": _action_manual,
-    "domain_add": _action_domain_add, "domain_remove": _action_domain_remove, "options": _action_options,
+    "domain_add": _action_domain_add, "domain_remove": _action_domain_remove, "domain_verify": _action_domain_verify,
+    "options": _action_options,
 }
 
 
-def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict[str, forms.Form],
+def _page_context(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None, bound: dict[str, forms.Form],
                   page_error: str) -> dict[str, object]:
     endpoints = sp_endpoints_for_request(request)
     current_host = endpoints.host.split(":")[0].lower()
@@ -196,7 +236,7 @@ def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict
         "tenant": tenant, "idp": idp, "sp": endpoints, "other_hosts": other_hosts,
         "certificates": certificate_statuses(idp=idp) if idp is not None else [],
         "certificate_warning": certificate_warning(idp=idp) if idp is not None else "",
-        "email_domains": list(tenant.email_domains.order_by("domain").values_list("domain", flat=True)),
+        "email_domains": [_domain_row(row) for row in email_domain_rows_of(tenant=tenant)],
         "attempts": sign_in_attempts_recent(tenant=tenant),
         "upload_form": bound.get("upload") or MetadataUploadForm(prefix="upload"),
         "url_form": bound.get("url") or MetadataUrlForm(
@@ -212,10 +252,17 @@ def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict
     }
 
 
+def _domain_row(row: EmailDomain) -> dict[str, object]:
+    return {"domain": row.domain, "verified": row.is_verified, "verified_at": row.verified_at,
+            "record_name": verification_record_name(row.domain),
+            "record_value": verification_record_value(row.verification_token),
+            "checked_at": row.checked_at, "check_result": row.check_result}
+
+
 @never_cache
 @require_GET
 @client_administrator_required
-def sign_in_attempt_detail(request: HttpRequest, reference: str) -> HttpResponse:
+def sign_in_attempt_detail(request: MemberRequest, reference: str) -> HttpResponse:
     attempt = attempt_for_tenant(tenant=request.tenant, reference=reference)  # type: ignore[attr-defined]
     if attempt is None:
         raise Http404

@@ -5,11 +5,14 @@ Served by /sso/metadata/ (sso/views.py) and printed by `manage.py sso_sp_metadat
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lxml import etree
 
 from sso.sp import SpEndpoints
 
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 SAML2_PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -20,13 +23,21 @@ def _md(tag: str) -> str:
     return f"{{{MD_NS}}}{tag}"
 
 
-def sp_metadata_xml(*, endpoints: SpEndpoints, organisation_name: str) -> str:
-    """An md:EntityDescriptor for one host of a tenant: entity ID, ACS (HTTP-POST) and NameID format.
+def _key_descriptor(parent: etree._Element, *, use: str, certificate_pem: str) -> None:
+    key = etree.SubElement(parent, _md("KeyDescriptor"), {"use": use})
+    data = etree.SubElement(etree.SubElement(key, f"{{{DS_NS}}}KeyInfo"), f"{{{DS_NS}}}X509Data")
+    body = "".join(line.strip() for line in certificate_pem.strip().splitlines() if "-----" not in line)
+    etree.SubElement(data, f"{{{DS_NS}}}X509Certificate").text = body
+
+
+def sp_metadata_xml(*, endpoints: SpEndpoints, organisation_name: str, certificates: Sequence[str] = ()) -> str:
+    """An md:EntityDescriptor for one host of a tenant: entity ID, the tenant's SP certificates (each for
+    signing and for encryption; during a rotation both keys), ACS (HTTP-POST) and NameID format.
 
     Portico signs no AuthnRequests (Entra does not require it) and insists on a signature over the Assertion
     or over the Response that holds it.
     """
-    entity = etree.Element(_md("EntityDescriptor"), {"entityID": endpoints.entity_id}, nsmap={"md": MD_NS})
+    entity = etree.Element(_md("EntityDescriptor"), {"entityID": endpoints.entity_id}, nsmap={"md": MD_NS, "ds": DS_NS})
     sp = etree.SubElement(
         entity,
         _md("SPSSODescriptor"),
@@ -38,7 +49,10 @@ def sp_metadata_xml(*, endpoints: SpEndpoints, organisation_name: str) -> str:
             "WantAssertionsSigned": "false",
         },
     )
-    # Schema order inside SPSSODescriptor: NameIDFormat before AssertionConsumerService.
+    # Schema order inside SPSSODescriptor: KeyDescriptor, NameIDFormat, AssertionConsumerService.
+    for pem in certificates:
+        _key_descriptor(sp, use="signing", certificate_pem=pem)
+        _key_descriptor(sp, use="encryption", certificate_pem=pem)
     etree.SubElement(sp, _md("NameIDFormat")).text = NAMEID_EMAIL
     etree.SubElement(
         sp,

@@ -5,6 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from django.contrib.sessions.backends.base import SessionBase
+
+from tenants.types import TenantRequest
+
 # --- SAML response verification (sso/saml_guard.py) ---
 
 
@@ -44,6 +48,7 @@ class RejectCode(StrEnum):
     idp_initiated_disabled = "idp_initiated_disabled"
     replay = "replay"
     email_domain = "email_domain"
+    email_domain_unverified = "email_domain_unverified"  # the tenant's claim of the domain isn't verified yet
     attribute_missing = "attribute_missing"
     email_invalid = "email_invalid"  # not an address Portico can identify a person by (tenants.addresses)
     member_suspended = "member_suspended"  # suspended by the tenant's directory (SCIM active: false)
@@ -158,3 +163,12 @@ class IdpMetadata:
     display_name: str | None
     xml: str  # the original document as text (a leading byte-order mark removed), unchanged
 
+
+
+# --- requests through the SSO views ---
+
+
+class SamlRequest(TenantRequest):
+    """A tenant request past djangosaml2's SamlSessionMiddleware, which sets `saml_session`."""
+
+    saml_session: SessionBase

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -40,14 +40,14 @@ from provisioning.selectors import (
     tenant_url,
 )
 from provisioning.services import (
-    _check_may_grant,
-    _collect,
-    _email_access_granted,
-    _level_require,
-    _membership_apply,
+    access_grant_check,
+    access_granted_email_queue,
+    access_level_require,
     email_normalize,
     email_validate_for_tenant,
     member_add,
+    membership_apply,
+    problems_collect,
 )
 from provisioning.types import BulkDecision, RequestedProperty
 from support.models import NewUserRequest, SetupLink
@@ -79,7 +79,7 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
     this transaction commits. An earlier unused link for the same address stops working: the
     newest link is the one that counts.
     """
-    if isinstance(actor, AbstractBaseUser) and not getattr(actor, "is_staff", False):
+    if isinstance(actor, User) and not getattr(actor, "is_staff", False):
         raise NotAllowed("Only Portico support staff send set-up links.")
     if tenant.is_public:
         raise ProvisioningError("Set-up links are for customer tenants, not the central site.")
@@ -98,7 +98,7 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
                                             expires_at__gt=now).update(expires_at=now)
         link = SetupLink.objects.create(
             tenant=tenant, email=email, token_sha256=SetupLink.token_digest(token),
-            created_by=actor if isinstance(actor, AbstractBaseUser) else None,
+            created_by=actor if isinstance(actor, User) else None,
             expires_at=now + timedelta(hours=hours),
         )
         audit_record(actor=actor, action="setup_link.create", tenant=tenant, target=email,
@@ -112,7 +112,7 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
     return link, url
 
 
-def setup_link_redeem(*, tenant: Tenant, token: str) -> AbstractBaseUser:
+def setup_link_redeem(*, tenant: Tenant, token: str) -> User:
     """Use a set-up link: its address becomes an active Client Administrator of the tenant (every
     property), in the same transaction that marks the link used. Returns that tenant user, for
     the caller to sign in; raises SetupLinkRefused (unknown, another tenant's, expired, used)."""
@@ -123,7 +123,7 @@ def setup_link_redeem(*, tenant: Tenant, token: str) -> AbstractBaseUser:
             held = Membership.objects.filter(user__username=link.email, state=Membership.State.ACTIVE).values_list(
                 "access_level", flat=True).first()
             level = AccessLevel.CLIENT_ADMINISTRATOR
-            if AccessLevel.rank(held) > AccessLevel.rank(level):
+            if held and AccessLevel.rank(held) > AccessLevel.rank(level):
                 level = AccessLevel(held)  # someone holding Portico's own Support level keeps it
             result = member_add(tenant=tenant, email=link.email, access_level=level, properties=(), actor=actor)
             user = result.membership.user
@@ -139,28 +139,30 @@ def setup_link_redeem(*, tenant: Tenant, token: str) -> AbstractBaseUser:
 # --- New User requests --------------------------------------------------------------------------
 
 def new_user_request_check(
-    *, tenant: Tenant, requester: AbstractBaseUser, email: str | None, first_name: str | None,
+    *, tenant: Tenant, requester: User, email: str | None, first_name: str | None,
     last_name: str | None, access_level: AccessLevel | str | None, properties: Sequence[Property] | None,
-) -> tuple[str, AccessLevel]:
+) -> tuple[str | None, AccessLevel | None]:
     """Every problem with a New User request at once (raised together as Problems); the normalized
     e-mail and the access level when there is none. None for a value means "the form reported
     it already": its check is skipped."""
     if not member_can_request_users(user=requester):
         raise NotAllowed("Your access level doesn't allow requesting new users.")
     problems: list[ProvisioningError] = []
-    checked_email = _collect(problems, lambda: _request_email_check(tenant=tenant, email=email)) \
+    checked_email = problems_collect(problems, lambda: _request_email_check(tenant=tenant, email=email)) \
         if email is not None else None
     if first_name is not None and not first_name.strip():
         problems.append(ProvisioningError("Enter a first name.", field="first_name"))
     if last_name is not None and not last_name.strip():
         problems.append(ProvisioningError("Enter a surname.", field="last_name"))
-    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    level = (problems_collect(problems, lambda: access_level_require(access_level=access_level))
+             if access_level is not None else None)
     if properties is not None and not list(properties):
         problems.append(ProvisioningError("Choose at least one property.", field="properties"))
     elif properties is not None and level is not None:
-        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=list(properties)))
+        problems_collect(problems, lambda: access_grant_check(actor=requester, access_level=level,
+                                                              properties=list(properties)))
     elif level is not None:
-        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=[]))
+        problems_collect(problems, lambda: access_grant_check(actor=requester, access_level=level, properties=[]))
     problems_raise(problems)
     return checked_email, level
 
@@ -180,7 +182,7 @@ def _request_email_check(*, tenant: Tenant, email: str) -> str:
 def new_user_request_create(
     *,
     tenant: Tenant,
-    requester: AbstractBaseUser,
+    requester: User,
     email: str,
     first_name: str,
     last_name: str,
@@ -193,8 +195,10 @@ def new_user_request_create(
     The person may never have signed in (pre-provisioning) or be in the Waiting Room already.
     Support staff are e-mailed once the request is committed.
     """
-    email, level = new_user_request_check(tenant=tenant, requester=requester, email=email, first_name=first_name,
-                                          last_name=last_name, access_level=access_level, properties=properties)
+    checked, level = new_user_request_check(tenant=tenant, requester=requester, email=email, first_name=first_name,
+                                            last_name=last_name, access_level=access_level, properties=properties)
+    assert checked is not None and level is not None  # both were given, so both were checked
+    email = checked
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
     properties = list(properties)
     existing = Membership.objects.filter(Q(user__username=email) | Q(user__email__iexact=email)).first()
@@ -246,7 +250,7 @@ def _request_lock(request_id: int) -> NewUserRequest:
 
 
 def _staff_require(actor: Actor) -> None:
-    if not (isinstance(actor, AbstractBaseUser) and getattr(actor, "is_staff", False)):
+    if not (isinstance(actor, User) and getattr(actor, "is_staff", False)):
         raise NotAllowed("Only Portico support staff decide New User requests.")
 
 
@@ -259,7 +263,7 @@ def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: A
     with transaction.atomic():
         row = _request_lock(request_id)
         tenant = row.tenant
-        level = _level_require(row.access_level)
+        level = access_level_require(access_level=row.access_level)
         with schema_context(tenant.schema_name):
             ids = [p.get("id") for p in row.properties]
             codes = [p.get("code") for p in row.properties]
@@ -277,16 +281,16 @@ def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: A
                 raise ProvisioningError(f"{row.requested_by_email} no longer has an account in {tenant.name}, "
                                         "so nobody vouches for this request; reject it.")
             try:
-                result = _membership_apply(
+                result = membership_apply(
                     email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
                     access_level=level, properties=found, origin=Membership.Origin.REQUEST, grantor=requester,
                 )
             except NotAllowed as exc:
                 raise NotAllowed(f"Not approved: {row.requested_by_email} asked for it, and the rules every grant "
                                  f"follows refuse it in their name: \u201c{exc}\u201d Reject the request.") from exc
-            _email_access_granted(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
+            access_granted_email_queue(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
         row.status = NewUserRequest.Status.APPROVED
-        row.decided_by = actor
+        row.decided_by = actor if isinstance(actor, User) else None
         row.decided_by_label = actor_label(actor)
         row.decided_at = timezone.now()
         row.decision_changes = {"user_created": result.user_created, "changes": result.changes,
@@ -313,7 +317,7 @@ def new_user_request_reject(*, new_user_request: NewUserRequest | int, actor: Ac
     with transaction.atomic():
         row = _request_lock(request_id)
         row.status = NewUserRequest.Status.REJECTED
-        row.decided_by = actor
+        row.decided_by = actor if isinstance(actor, User) else None
         row.decided_by_label = actor_label(actor)
         row.decided_at = timezone.now()
         row.rejection_reason = reason[:4000]
@@ -363,7 +367,7 @@ def new_user_requests_reject(*, request_ids: Iterable[int], actor: Actor, reason
 
 # --- The Waiting Room ------------------------------------------------------------------------------
 
-def waiting_room_access_ask(*, tenant: Tenant, user: AbstractBaseUser) -> list[str]:
+def waiting_room_access_ask(*, tenant: Tenant, user: User) -> list[str]:
     """A Waiting Room visitor's "Ask for access": e-mail the tenant's property managers (or its
     Client Administrators where it has none) who is waiting, with a link that files the New User
     request pre-filled. Once per person per ACCESS_ASK_INTERVAL; returns who was e-mailed.
@@ -400,7 +404,7 @@ def _people(n: int) -> str:
     return f"{n} {'person' if n == 1 else 'people'}"
 
 
-def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: AbstractBaseUser) -> NewUserRequest:
+def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: User) -> NewUserRequest:
     """The requester (or a Client Administrator of the tenant) takes back a request support has
     not decided yet; nobody's access changes."""
     with transaction.atomic():
@@ -421,7 +425,7 @@ def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: Abstrac
 
 
 # How long support staff may undo an approval made by mistake.
-APPROVAL_UNDO_WINDOW = timezone.timedelta(minutes=15)
+APPROVAL_UNDO_WINDOW = timedelta(minutes=15)
 
 
 def new_user_request_approval_undo(*, new_user_request: NewUserRequest | int, actor: Actor) -> NewUserRequest:
@@ -523,21 +527,26 @@ def new_user_request_preview(*, new_user_request: NewUserRequest) -> list[str]:
 # Staff accounts approve access to every tenant, so a password is not enough: each enrols one
 # TOTP authenticator (django-otp) and enters its code at every sign-in (portal.admin_site).
 
-def staff_totp_device(*, user: AbstractBaseUser) -> TOTPDevice | None:
+def _staff_only(user: User) -> None:
+    if not getattr(user, "is_staff", False):
+        raise NotAllowed("Only Portico support staff have an authenticator for Django admin.")
+
+
+def staff_totp_device(*, user: User) -> TOTPDevice | None:
     """The staff member's confirmed authenticator, if they enrolled one."""
     return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("-pk").first()
 
 
-def staff_totp_enrol_start(*, user: AbstractBaseUser) -> TOTPDevice:
+def staff_totp_enrol_start(*, user: User) -> TOTPDevice:
     """The not yet confirmed authenticator to show at enrolment (one, kept until confirmed)."""
-    _staff_require(user)
+    _staff_only(user)
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
     return device or TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
 
 
-def staff_totp_enrol_confirm(*, user: AbstractBaseUser, token: str) -> TOTPDevice:
+def staff_totp_enrol_confirm(*, user: User, token: str) -> TOTPDevice:
     """Confirm enrolment with a code from the new authenticator; it becomes the only one. Audited."""
-    _staff_require(user)
+    _staff_only(user)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-pk").first()
         if device is None or not device.verify_token(_token_digits(token)):
@@ -551,7 +560,7 @@ def staff_totp_enrol_confirm(*, user: AbstractBaseUser, token: str) -> TOTPDevic
     return device
 
 
-def staff_totp_verify(*, user: AbstractBaseUser, token: str) -> TOTPDevice:
+def staff_totp_verify(*, user: User, token: str) -> TOTPDevice:
     """The confirmed authenticator this code is from (each code works once); NotAllowed otherwise."""
     device = staff_totp_device(user=user)
     if device is None:

@@ -16,11 +16,21 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+PRODUCTION = {"DEBUG": "false", "PORTICO_BASE_URL": "https://portal.example.com", "PORTICO_BASE_DOMAIN": "portal.example.com"}
+
+
 def test_production_settings_pass_check_deploy():
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="false",
-                     SECRET_KEY=secrets.token_urlsafe(50), PORTICO_BASE_URL="https://portal.example.com",
-                     PORTICO_BASE_DOMAIN="portal.example.com")
+    from cryptography.fernet import Fernet
+
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", SECRET_KEY=secrets.token_urlsafe(50),
+                     PORTICO_KEY_ENCRYPTION_KEYS=Fernet.generate_key().decode(), **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_asks_for_a_key_encryption_key_apart_from_secret_key():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", SECRET_KEY=secrets.token_urlsafe(50), **PRODUCTION)
+    assert result.returncode != 0
+    assert "portico.W006" in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():
