@@ -17,8 +17,8 @@ from support.staff_views import staff_otp
 
 
 def _otp_verified(request: HttpRequest) -> bool:
-    user = request.user
-    return bool(getattr(user, "is_verified", None) and user.is_verified())
+    is_verified = getattr(request.user, "is_verified", None)  # set by django_otp's OTPMiddleware
+    return bool(is_verified and is_verified())
 
 
 class PorticoAdminSite(admin.AdminSite):

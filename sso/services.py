@@ -215,8 +215,8 @@ def idp_options_update(
     }
     if not changes:
         return idp
-    if "group_access_levels" in changes:
-        _group_levels_check(actor=actor, mapping=changes["group_access_levels"])
+    if group_access_levels is not None and "group_access_levels" in changes:
+        _group_levels_check(actor=actor, mapping=group_access_levels)
     with transaction.atomic():
         for key, value in changes.items():
             setattr(idp, key, value)

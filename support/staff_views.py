@@ -52,7 +52,7 @@ def staff_otp(request: HttpRequest, admin_site) -> HttpResponse:
     if request.method == "POST" and request.POST.get("action") == "sign_out":
         logout(request)
         return redirect(reverse("admin:login", current_app=admin_site.name))
-    if user.is_verified():
+    if user.is_verified():  # type: ignore[attr-defined]  # django_otp's OTPMiddleware adds it
         return redirect(next_url)
     device = staff_totp_device(user=user)
     enrolling = device is None
