@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
+from django_tenants.utils import schema_context
 
 from outbox.services import email_queue
 from provisioning.errors import NotAllowed, ProvisioningError, SignInRefusal, SignInRefused, problems_raise
@@ -555,3 +556,24 @@ def access_granted_email_queue(*, tenant: Tenant, membership: Membership, key: s
                  "sign_on_url": tenant_sign_on_url(tenant=tenant)},
         dedupe_key=f"{key}:approved:user" if key else None,
     )
+
+
+def member_unbind(*, tenant: Tenant, membership_id: int, actor: Actor) -> Membership:
+    """Support staff only: forget a member's binding to their IdP identity (issuer and immutable
+    ID), e.g. after the customer rebuilt their directory. The next sign-in with an object id binds
+    them again; until then they are matched by e-mail, as before their first sign-in. Audited,
+    with the binding that was removed. Enters the tenant's schema."""
+    if not (isinstance(actor, User) and actor.is_staff):
+        raise NotAllowed("Only Portico support staff can unbind a member's identity.")
+    with schema_context(tenant.schema_name), transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("user").filter(pk=membership_id).first()
+        if locked is None:
+            raise ProvisioningError(f"No such member in {tenant.name}.")
+        if not locked.is_bound:
+            raise ProvisioningError(f"{locked.user.username} is not bound to an identity.")
+        before = {"issuer": locked.idp_entity_id, "object_id": locked.idp_object_id,
+                  "bound_at": locked.bound_at.isoformat() if locked.bound_at else None}
+        locked.idp_entity_id, locked.idp_object_id, locked.bound_at = "", "", None
+        locked.save(update_fields=["idp_entity_id", "idp_object_id", "bound_at", "updated"])
+        audit_record(actor=actor, action="member.unbind", tenant=tenant, target=locked.user.username, data=before)
+    return locked

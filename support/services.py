@@ -106,7 +106,8 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
                            "earlier_links_revoked": replaced})
         email_queue(
             tenant=tenant, kind="setup_link", to=[email], template="setup_link",
-            context={"email": email, "setup_url": url, "expires_at": link.expires_at, "hours": hours},
+            context={"email": email, "expires_at": link.expires_at, "hours": hours},
+            sealed={"setup_url": url},  # the live link: unreadable in the outbox until it is sent
             dedupe_key=f"setup_link:{link.pk}",
         )
     return link, url
