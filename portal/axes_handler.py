@@ -13,17 +13,17 @@ class AdminOnlyAxesHandler(AxesDatabaseHandler):
     def _counts(self, request) -> bool:
         return request is not None and self.is_admin_request(request)
 
-    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):  # type: ignore[no-untyped-def]
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
         if self._counts(request):
             return super().user_login_failed(sender, credentials, request, **kwargs)
         return None
 
-    def user_logged_in(self, sender, request, user, **kwargs):  # type: ignore[no-untyped-def]
+    def user_logged_in(self, sender, request, user, **kwargs):
         if self._counts(request):
             return super().user_logged_in(sender, request, user, **kwargs)
         return None
 
-    def user_logged_out(self, sender, request, user, **kwargs):  # type: ignore[no-untyped-def]
+    def user_logged_out(self, sender, request, user, **kwargs):
         if self._counts(request):
             return super().user_logged_out(sender, request, user, **kwargs)
         return None

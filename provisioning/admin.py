@@ -15,7 +15,7 @@ from provisioning.services import member_unbind
 from tenants.models import Tenant
 
 
-class TenantMembersAdminMixin:
+class TenantMembersAdminMixin(admin.ModelAdmin):
     """The tenant list's "users" column and the tenant page's list of users (read in its schema)."""
 
     @admin.display(description="users")
@@ -25,15 +25,15 @@ class TenantMembersAdminMixin:
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict | None = None) -> HttpResponse:
-        tenant = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        tenant = self.get_object(request, object_id)
         extra = {"members_overview": tenant_members_overview(tenant=tenant)} if tenant is not None else {}
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})  # type: ignore[misc]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def get_urls(self) -> list:
-        site = self.admin_site  # type: ignore[attr-defined]
+        site = self.admin_site
         own = [path("<int:tenant_id>/members/<int:membership_id>/unbind/", site.admin_view(self.unbind_view),
                     name="tenants_tenant_member_unbind")]
-        return own + super().get_urls()  # type: ignore[misc]
+        return own + super().get_urls()
 
     def unbind_view(self, request: HttpRequest, tenant_id: int, membership_id: int) -> HttpResponse:
         """Confirm, then forget the member's IdP binding (provisioning.services.member_unbind)."""
@@ -53,7 +53,7 @@ class TenantMembersAdminMixin:
                 messages.success(request, f"{membership.user.username} is no longer bound to an identity; their next "
                                           "sign-in binds them again.")
             return HttpResponseRedirect(back)
-        context = {**self.admin_site.each_context(request), "title": "Unbind sign-in identity",  # type: ignore[attr-defined]
+        context = {**self.admin_site.each_context(request), "title": "Unbind sign-in identity",
                    "tenant": tenant, "membership": membership, "back": back,
                    "opts": Tenant._meta}
         return TemplateResponse(request, "provisioning/admin/member_unbind.html", context)
