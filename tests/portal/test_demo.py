@@ -21,3 +21,18 @@ def test_the_demo_code_is_accepted_by_the_demo_device(db):
     user = get_user_model().objects.create_user(username="demo-support", is_staff=True)
     device = TOTPDevice.objects.create(user=user, key=DEMO_TOTP_KEY_HEX, confirmed=True)
     assert device.verify_token(demo_totp_code())
+
+
+def test_demo_setup_pre_enrols_the_support_users_authenticator_once(db, settings, tmp_path):
+    from django.core.management import call_command
+
+    from testidp.idp import TestIdP
+
+    settings.DEBUG = True
+    metadata = tmp_path / "metadata.xml"
+    metadata.write_text(TestIdP("http://localhost:8010").metadata_xml())
+    call_command("demo_setup", "--idp-metadata", str(metadata))
+    call_command("demo_setup", "--idp-metadata", str(metadata))
+    [device] = TOTPDevice.objects.filter(user__username="support")
+    assert device.confirmed and device.key == DEMO_TOTP_KEY_HEX
+    assert device.verify_token(demo_totp_code())
