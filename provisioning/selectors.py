@@ -148,7 +148,8 @@ def tenant_members_overview(*, tenant: Tenant, limit: int = 200) -> dict:
                 "email": m.user.email, "name": m.user.get_full_name(), "state": m.get_state_display(),
                 "access_level": m.get_access_level_display() or "—",
                 "properties": ", ".join(p.name for p in m.properties.all()) or "—",
-                "last_sso_at": m.last_sso_at,
+                "last_sso_at": m.last_sso_at, "id": m.pk, "bound_object_id": m.idp_object_id,
+                "bound_issuer": m.idp_entity_id,
             }
             for m in team_members()[:limit]
         ]
@@ -292,3 +293,9 @@ def waiting_room_member_exists(*, tenant: Tenant, email: str) -> bool:
     with schema_context(tenant.schema_name):
         return Membership.objects.filter(state=Membership.State.WAITING_ROOM, user__is_active=True,
                                          user__username=(email or "").strip().lower()).exists()
+
+
+def membership_for_support(*, tenant: Tenant, membership_id: int) -> Membership | None:
+    """One member of a tenant, with their user, for support staff on the public host (enters the schema)."""
+    with schema_context(tenant.schema_name):
+        return Membership.objects.select_related("user").filter(pk=membership_id).first()

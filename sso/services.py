@@ -12,6 +12,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from provisioning.errors import NotAllowed
+from provisioning.models import AccessLevel
+from provisioning.services import access_grant_check
 from sso.errors import SsoConfigError, SsoConfigNeedsConfirm
 from sso.metadata import (
     MetadataError,
@@ -445,6 +448,19 @@ def idp_rollback(*, tenant: Tenant, actor: Actor) -> IdentityProvider:
     return idp
 
 
+def _group_levels_check(*, actor: Actor, mapping: dict[str, str]) -> None:
+    """A groups → access level mapping grants at every sign-in, so writing one is a grant: the
+    rules of provisioning.services.access_grant_check (never Support, never above the writer's own)."""
+    for group, text in mapping.items():
+        level = AccessLevel.parse(str(text))
+        if level is None:
+            raise SsoConfigError(f"{group}: {text!r} is not an access level.", field="group_access_levels")
+        try:
+            access_grant_check(actor=actor, access_level=level, mapping=True)
+        except NotAllowed as exc:
+            raise SsoConfigError(f"{group} = {level.value}: {exc}", field="group_access_levels") from exc
+
+
 def idp_options_update(
     *, idp: IdentityProvider, actor: Actor, allow_idp_initiated: bool | None = None,
     restrict_email_domains: bool | None = None, display_name: str | None = None,
@@ -459,6 +475,8 @@ def idp_options_update(
     }
     if not changes:
         return idp
+    if group_access_levels is not None and "group_access_levels" in changes:
+        _group_levels_check(actor=actor, mapping=group_access_levels)
     with transaction.atomic():
         for key, value in changes.items():
             setattr(idp, key, value)

@@ -304,7 +304,11 @@ def _action_options(request: MemberRequest, tenant: Tenant, idp: IdentityProvide
         return form
     if not form.is_valid():
         return form
-    idp_options_update(idp=idp, actor=request.user, **form.options())
+    try:
+        idp_options_update(idp=idp, actor=request.user, **form.options())
+    except SsoConfigError as exc:
+        form.add_error("group_access_levels" if exc.field == "group_access_levels" else None, str(exc))
+        return form
     return _done(request, "Options saved.", "options")
 
 

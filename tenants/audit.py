@@ -42,6 +42,10 @@ AUDIT_ACTION_PHRASES: dict[str, str] = {
     "tenant.hosts_remove": "Host names removed",
     "tenant.status_set": "Tenant status changed",
     "member.bind": "Sign-in identity bound to the team member",
+    "member.unbind": "Sign-in identity unbound by Portico support",
+    # Support staff's own accounts (no tenant: never in a tenant's audit log).
+    "staff.totp_enrol": "Support staff authenticator enrolled",
+    "staff.totp_reset": "Support staff authenticator reset",
     "sign_in.refused": "Sign-in refused",
     "scim.token_create": "SCIM token created",
     "scim.token_revoke": "SCIM token revoked",
