@@ -47,6 +47,7 @@ LIMITED_URLS: dict[str, tuple[str, frozenset[str]]] = {
     "central_home": ("discovery", frozenset({"POST"})),
     "sso_acs": ("acs", frozenset({"POST"})),
     "setup_link": ("setup_link", frozenset({"GET", "POST"})),
+    "setup_link_continue": ("setup_link", frozenset({"POST"})),
     "property_manage": ("new_user_request", frozenset({"POST"})),
     "team": ("team_write", frozenset({"POST"})),
     "team_member": ("team_write", frozenset({"POST"})),

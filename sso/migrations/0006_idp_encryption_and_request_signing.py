@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sso', '0004_remove_identityprovider_enabled'),
+        ('sso', '0005_staged_connection'),
     ]
 
     operations = [
