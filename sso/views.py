@@ -103,7 +103,9 @@ class SsoLoginView(LoginView):
         if self.is_test:
             tests = {**request.saml_session.get(TEST_REQUESTS_KEY, {}), **{rid: True for rid in started}}
             request.saml_session[TEST_REQUESTS_KEY] = tests
-        if self.idp.sign_authn_requests and started and response.status_code == 302:
+        # Request signing is an option of the live connection, which a draft inherits when activated.
+        options = self.idp if self.draft is None else idp_for_tenant(tenant=tenant)
+        if options is not None and options.sign_authn_requests and started and response.status_code == 302:
             try:
                 key = sp_signing_key(tenant=tenant)
             except SpKeyUnreadable:
