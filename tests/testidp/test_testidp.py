@@ -27,7 +27,7 @@ from saml2.response import StatusError, UnsolicitedResponse
 from saml2.sigver import SignatureError, SigverError
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 
-from testidp import claims
+from testidp import claims, logout
 from testidp.__main__ import main as run_cli
 from testidp.app import make_wsgi_app
 from testidp.errors import InvalidAuthnRequest
@@ -344,6 +344,41 @@ def test_metadata_describes_signing_key_and_both_sso_bindings(idp: TestIdP) -> N
     services = {s.get("Binding"): s.get("Location") for s in descriptor.findall("md:SingleSignOnService", NS)}
     assert services == {BINDING_HTTP_REDIRECT: idp.sso_url, BINDING_HTTP_POST: idp.sso_url}
     assert idp.metadata_xml() == idp.metadata_xml()  # stable across calls
+    # Like Entra: single logout over HTTP-Redirect only.
+    [slo] = descriptor.findall("md:SingleLogoutService", NS)
+    assert (slo.get("Binding"), slo.get("Location")) == (BINDING_HTTP_REDIRECT, idp.slo_url)
+
+
+# --- single logout ---
+
+
+def test_app_answers_a_signed_logout_request_with_a_signed_logout_response(idp: TestIdP) -> None:
+    sp_key = generate_keypair("SP")
+    idp.register_sp(entity_id=SP_ENTITY_ID, certificate_pem=sp_key.cert_pem, slo_url="https://acme.portico.test/slo/")
+    xml = logout.logout_request_xml(issuer=SP_ENTITY_ID, destination=idp.slo_url, name_id=EMAIL, request_id="_q1")
+    url = logout.redirect_url(location=idp.slo_url, param="SAMLRequest", xml=xml, relay_state="rs", keypair=sp_key)
+    status, headers, _ = call_app(idp, "GET", "/idp/slo", query=urlsplit(url).query)
+    assert status == "302 Found" and headers["Location"].startswith("https://acme.portico.test/slo/?SAMLResponse=")
+    root, relay_state = logout.verify_redirect_message(urlsplit(headers["Location"]).query, param="SAMLResponse",
+                                                       certificate_pem=idp.keypair.cert_pem)
+    assert root.get("InResponseTo") == "_q1" and relay_state == "rs"
+    assert root.findtext("saml:Issuer", namespaces=NS) == idp.logout_issuer
+
+    unsigned = logout.redirect_url(location=idp.slo_url, param="SAMLRequest", xml=xml, relay_state=None, keypair=None)
+    assert call_app(idp, "GET", "/idp/slo", query=urlsplit(unsigned).query)[0] == "400 Bad Request"
+    forged = logout.redirect_url(location=idp.slo_url, param="SAMLRequest", xml=xml, relay_state=None,
+                                 keypair=generate_keypair("Not the SP"))
+    assert call_app(idp, "GET", "/idp/slo", query=urlsplit(forged).query)[0] == "400 Bad Request"
+
+
+def test_an_entra_like_idp_signs_in_and_logs_out_under_entras_two_issuers() -> None:
+    entra = TestIdP.like_entra("http://idp.test:8010")
+    assert entra.entity_id == f"https://sts.windows.net/{entra.tenant_id}/"
+    assert entra.logout_issuer == f"https://login.microsoftonline.com/{entra.tenant_id}/"
+    url, _ = entra.logout_request(sp_slo_url="https://acme.portico.test/slo/", name_id=EMAIL)
+    root, _ = logout.verify_redirect_message(urlsplit(url).query, param="SAMLRequest",
+                                             certificate_pem=entra.keypair.cert_pem)
+    assert root.findtext("saml:Issuer", namespaces=NS) == entra.logout_issuer
 
 
 # --- AuthnRequest parsing ---
