@@ -490,7 +490,8 @@ def _verify_signature(
     now: datetime,
 ) -> etree._Element:
     """The signed element as signxml returns it, verified with a configured certificate only."""
-    location = "./" if part == "response" else f"./{{{SAML_NS}}}Assertion/"
+    # Any part but the assertion is the document's root (the Response, or a logout message: sso.slo_guard).
+    location = f"./{{{SAML_NS}}}Assertion/" if part == "assertion" else "./"
     content_changed = False
     for certificate in certificates:
         try:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("sso/login/", views.SsoLoginView.as_view(), name="sso_login"),
     path("sso/acs/", views.AcsView.as_view(), name="sso_acs"),
     path("sso/metadata/", views.sp_metadata, name="sso_metadata"),
+    path("sso/slo/", views.slo, name="sso_slo"),
     path("sso/test/<str:reference>/", views.test_result, name="sso_test_result"),
     path("sso/settings/", settings_views.sso_settings, name="sso_settings"),
     path("sso/attempts/<str:reference>/", settings_views.sign_in_attempt_detail, name="sso_attempt"),

@@ -15,6 +15,8 @@ AUDIT_ACTION_PHRASES: dict[str, str] = {
     "property.create": "Property created",
     "sso.idp_configure": "Identity provider connected or changed",
     "sso.idp_options": "Single sign-on options changed",
+    "sso.logout_idp": "Signed out by the identity provider (single logout)",
+    "sso.logout_refused": "Single-logout message refused",
     "user.jit_create": "Signed in for the first time (placed in the Waiting Room)",
     "member.activate_from_idp_group": "Let in by an identity-provider group",
     "member.add": "Team member added",

@@ -33,7 +33,8 @@ PRIVATE = {"home", "waiting_room", "property_manage", "team", "team_member", "te
 # there only B's markers are checked.
 NAMES_B_OBJECTS = {"property_manage", "property_detail", "setup_link", "sso_test_result", "sso_attempt",
                    "scim_user", "scim_token_revoke"}
-PUBLIC = {"healthz", "login", "logout", "sso_login", "sso_acs", "sso_metadata", "central_home", "central_login"}
+PUBLIC = {"healthz", "login", "logout", "sso_login", "sso_acs", "sso_metadata", "sso_slo", "central_home",
+          "central_login"}
 ADMIN_NAMESPACE = "admin"
 CLEAN = {401, 403, 404, 405, 410}
 SIGN_IN_PATHS = ("/login/", "/sso/login/", "/admin/login/")
