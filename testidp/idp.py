@@ -171,10 +171,14 @@ class TestIdP:
         """Verify an SP's signed LogoutRequest (Redirect binding, raw query string) against the certificate
         registered for it, and answer with a signed LogoutResponse to its SingleLogoutService."""
         issuer = logout.peek_issuer(raw_query)
-        if issuer not in self.service_providers:
-            raise InvalidInput(f"no service provider {issuer!r} is registered at this IdP")
-        certificate_pem, sp_slo_url = self.service_providers[issuer]
-        request = logout.verify_redirect_request(raw_query, sp_certificate_pem=certificate_pem)
+        if issuer in self.service_providers:
+            certificate_pem, sp_slo_url = self.service_providers[issuer]
+            certificates: tuple[str | None, ...] = (certificate_pem,)
+        else:
+            # Not registered (the demo): read the SP's metadata at its entity ID, as an IdP admin's
+            # "upload metadata file" would give it the certificates and the logout URL.
+            certificates, sp_slo_url = logout.sp_metadata_fetch(issuer)
+        request = logout.verify_redirect_request_any(raw_query, sp_certificate_pems=certificates)
         if request.destination != self.slo_url:
             raise InvalidInput("the LogoutRequest's Destination is not this IdP's logout URL")
         return self.logout_response(sp_slo_url=sp_slo_url, in_response_to=request.id,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import urllib.request
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote_plus, urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -21,9 +22,10 @@ from lxml import etree
 
 from testidp.errors import InvalidInput
 from testidp.keys import KeyPair
-from testidp.signing import SAML_NS, _private_key, sign_enveloped
+from testidp.signing import DS_NS, SAML_NS, _private_key, sign_enveloped
 
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
+MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 MAX_XML_BYTES = 64 * 1024
@@ -131,6 +133,53 @@ def verify_redirect_request(raw_query: str, *, sp_certificate_pem: str | None) -
         destination=root.get("Destination"), name_id=(root.findtext(f"{{{SAML_NS}}}NameID") or "").strip(),
         session_index=root.findtext(f"{{{SAMLP_NS}}}SessionIndex"), relay_state=relay_state,
     )
+
+
+def verify_redirect_request_any(raw_query: str, *, sp_certificate_pems: tuple[str | None, ...]) -> LogoutRequestInfo:
+    """`verify_redirect_request` with each of the SP's certificates (several during its key rotation)."""
+    if not any(sp_certificate_pems):
+        raise InvalidInput("the SP publishes no signing certificate, so its LogoutRequest cannot be verified "
+                           "(Entra refuses it too)")
+    error: InvalidInput | None = None
+    for pem in sp_certificate_pems:
+        try:
+            return verify_redirect_request(raw_query, sp_certificate_pem=pem)
+        except InvalidInput as exc:
+            error = error or exc
+    assert error is not None
+    raise error
+
+
+def sp_metadata_fetch(entity_id: str) -> tuple[tuple[str, ...], str]:
+    """(signing certificates in PEM, HTTP-Redirect SingleLogoutService URL) from the SP metadata served at
+    its entity ID (Portico's entity ID is its metadata URL)."""
+    if urlsplit(entity_id).scheme not in ("http", "https"):
+        raise InvalidInput(f"no service provider {entity_id!r} is registered at this IdP")
+    try:
+        with urllib.request.urlopen(entity_id, timeout=5) as answer:  # noqa: S310 (http(s) only, checked above)
+            document = answer.read(MAX_XML_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the SP's metadata at {entity_id}: {exc}") from None
+    if len(document) > MAX_XML_BYTES or b"<!DOCTYPE" in document or b"<!ENTITY" in document:
+        raise InvalidInput("the SP's metadata is too large or carries a DTD")
+    try:
+        parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+        root = etree.fromstring(document, parser=parser)
+    except etree.XMLSyntaxError:
+        raise InvalidInput("the SP's metadata is not well-formed XML") from None
+    sp = root.find(f"{{{MD_NS}}}SPSSODescriptor")
+    if sp is None:
+        raise InvalidInput("the SP's metadata has no SPSSODescriptor")
+    certificates = tuple(
+        "-----BEGIN CERTIFICATE-----\n" + "".join((key.findtext(f".//{{{DS_NS}}}X509Certificate") or "").split())
+        + "\n-----END CERTIFICATE-----\n"
+        for key in sp.findall(f"{{{MD_NS}}}KeyDescriptor") if key.get("use") in (None, "signing")
+        and key.findtext(f".//{{{DS_NS}}}X509Certificate"))
+    slo = [s.get("Location") for s in sp.findall(f"{{{MD_NS}}}SingleLogoutService")
+           if s.get("Binding") == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"]
+    if not slo or not slo[0]:
+        raise InvalidInput("the SP's metadata has no HTTP-Redirect SingleLogoutService")
+    return certificates, slo[0]
 
 
 def peek_issuer(raw_query: str) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import base64
 import io
 import stat
+import threading
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -571,3 +573,42 @@ def test_command_line_writes_metadata_with_the_persisted_certificate(tmp_path: P
     assert md.get("entityID") == "http://localhost:8010/idp/metadata"
     persisted = load_or_create_keypair(tmp_path / "state")
     assert md.findtext(".//ds:X509Certificate", namespaces=NS) == persisted.cert_base64
+
+
+def test_an_unregistered_sp_is_read_from_its_metadata_at_its_entity_id(idp: TestIdP) -> None:
+    sp_key = generate_keypair("SP from metadata")
+    documents: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+            body = documents.get(self.path, b"")
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        entity_id = f"http://127.0.0.1:{server.server_address[1]}/sso/metadata/"
+        md = NS["md"]
+        documents["/sso/metadata/"] = (
+            f'<md:EntityDescriptor xmlns:md="{md}" xmlns:ds="{NS["ds"]}" entityID="{entity_id}">'
+            f'<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+            f'<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{sp_key.cert_base64}'
+            f"</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+            f'<md:SingleLogoutService Binding="{BINDING_HTTP_REDIRECT}" Location="https://sp.test/slo/"/>'
+            f"</md:SPSSODescriptor></md:EntityDescriptor>").encode()
+        xml = logout.logout_request_xml(issuer=entity_id, destination=idp.slo_url, name_id=EMAIL, request_id="_m1")
+        url = logout.redirect_url(location=idp.slo_url, param="SAMLRequest", xml=xml, relay_state=None, keypair=sp_key)
+        status, headers, _ = call_app(idp, "GET", "/idp/slo", query=urlsplit(url).query)
+        assert status == "302 Found" and headers["Location"].startswith("https://sp.test/slo/?SAMLResponse=")
+        documents["/sso/metadata/"] = documents["/sso/metadata/"].replace(sp_key.cert_base64.encode(), b"")
+        status, _, body = call_app(idp, "GET", "/idp/slo", query=urlsplit(url).query)
+        assert status == "400 Bad Request" and "publishes no signing certificate" in body
+    finally:
+        server.shutdown()
+        server.server_close()
