@@ -5,11 +5,11 @@ import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from sso.errors import SsoConfigError
@@ -225,6 +225,9 @@ def idp_metadata_refresh(*, idp: IdentityProvider) -> bool:
     return True
 
 
+HEALTH_STAMP_EVERY = timedelta(minutes=1)
+
+
 def sign_in_reference() -> str:
     # Short enough to read over the phone, long enough not to collide (32^8).
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -252,7 +255,10 @@ def sign_in_attempt_record(
     )
     if attempt.tenant_id:
         field = "last_success_at" if outcome == SignInAttempt.Outcome.SUCCESS else "last_failure_at"
-        IdentityProvider.objects.filter(tenant_id=attempt.tenant_id).update(**{field: attempt.created})
+        # To the minute is enough for a health column, and every sign-in of a tenant writing its one
+        # IdP row would queue them all on that row's lock; a row that is fresh enough matches nothing.
+        stale = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": attempt.created - HEALTH_STAMP_EVERY})
+        IdentityProvider.objects.filter(stale, tenant_id=attempt.tenant_id).update(**{field: attempt.created})
     log = logger.info if outcome == SignInAttempt.Outcome.SUCCESS else logger.warning
     log("sign-in %s ref=%s tenant=%s code=%s email=%s test=%s: %s", outcome, attempt.reference,
         getattr(tenant, "slug", "-"), code, email or "-", is_test, message)

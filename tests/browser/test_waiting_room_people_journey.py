@@ -60,3 +60,21 @@ def test_a_newcomer_asks_for_access_and_the_property_manager_requests_it_in_one_
     expect(visitor.get_by_text("Waiting for support")).to_be_visible()
     journey.phone_shot(visitor, "04-request-pending")
     assert NewUserRequest.objects.get(tenant=contoso.tenant, email=newcomer).status == "pending"
+
+    # The property manager thinks better of it and withdraws the request: nobody's access changes,
+    # and the newcomer sees who withdrew it and may ask again.
+    from tenants.models import AuditEvent
+
+    requests = page.locator("section", has=page.get_by_role("heading", name="Requests for this property"))
+    requests.get_by_role("button", name=f"Withdraw the request for {newcomer}").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        f"You withdrew the request for {newcomer}. Nobody's access changed.")
+    expect(page.locator("section", has=page.get_by_role("heading", name="Requests for this property"))
+           ).to_contain_text("Withdrawn")
+    journey.shot(page, "05-request-withdrawn")
+    visitor.reload()
+    expect(visitor.get_by_text("Pat Manager withdrew the request")).to_be_visible()
+    expect(visitor.get_by_role("button", name=re.compile("^Ask"))).to_be_visible()
+    journey.phone_shot(visitor, "05-request-withdrawn")
+    assert NewUserRequest.objects.get(tenant=contoso.tenant, email=newcomer).status == "withdrawn"
+    assert AuditEvent.objects.filter(tenant=contoso.tenant, action="new_user_request.withdraw", target=newcomer).exists()
