@@ -208,7 +208,7 @@ def _inflate_parse(value: str) -> etree._Element:
 
 
 def _root(tag: str, message_id: str, destination: str | None, now: datetime) -> etree._Element:
-    root = etree.Element(f"{{{SAMLP_NS}}}{tag}", nsmap={"samlp": SAMLP_NS})
+    root = etree.Element(f"{{{SAMLP_NS}}}{tag}", nsmap={"samlp": SAMLP_NS, "saml": SAML_NS})
     root.set("ID", message_id)
     root.set("Version", "2.0")
     root.set("IssueInstant", _instant(now))

@@ -297,3 +297,16 @@ def test_the_settings_page_gives_the_logout_url_to_paste_into_entra(acme, acme_c
     page = as_member(acme_ca).get("/sso/settings/")
     assert page.status_code == 200
     assert b"Logout Url (Optional)" in page.content and ACME.slo_url.encode() in page.content
+
+
+def test_a_logout_response_to_a_request_older_than_the_ttl_is_refused(acme, acme_idp, settings):
+    import time
+
+    from sso.slo import SloMessageIn, SloRefused, slo_receive
+
+    url = acme_idp.logout_response(sp_slo_url=ACME.slo_url, in_response_to="_sent-long-ago")
+    outcome = slo_receive(tenant=acme, endpoints=ACME, outstanding={
+        "_sent-long-ago": time.time() - settings.PORTICO_SAML_REQUEST_TTL_SECONDS - 60},
+        message=SloMessageIn(method="GET", raw_query=urlsplit(url).query, form={}, host="acme.localhost",
+                             remote_addr=None))
+    assert isinstance(outcome, SloRefused) and outcome.code == "request_expired"

@@ -196,3 +196,61 @@ def test_an_xml_signature_inside_a_redirect_message_proves_nothing(idp):
     url = idp_logout.redirect_url(location=SLO, param="SAMLResponse", xml=posted.decode(), relay_state=None,
                                   keypair=None)
     assert _code(lambda: _redirect(idp, url)) == "unsigned"
+
+
+def _signed_redirect(idp: TestIdP, xml: str, param: str = "SAMLRequest") -> str:
+    return idp_logout.redirect_url(location=SLO, param=param, xml=xml, relay_state=None, keypair=idp.keypair)
+
+
+def _request_xml(idp: TestIdP, **kwargs) -> str:
+    return idp_logout.logout_request_xml(issuer=idp.entity_id, destination=SLO, name_id="p@acme.example",
+                                         request_id="_x", **kwargs)
+
+
+def test_a_query_string_that_is_not_url_encoded_ascii_is_refused(idp):
+    url, _ = idp.logout_request(sp_slo_url=SLO, name_id="p@acme.example")
+    assert _code(lambda: _redirect(idp, url + "&RelayState=é")) == "malformed"
+
+
+def test_a_signature_that_is_not_base64_is_refused(idp):
+    url, _ = idp.logout_request(sp_slo_url=SLO, name_id="p@acme.example")
+    signature = next(p for p in urlsplit(url).query.split("&") if p.startswith("Signature="))
+    assert _code(lambda: _redirect(idp, url.replace(signature, "Signature=%21%21"))) == "signature_invalid"
+
+
+def test_a_redirect_message_that_is_not_deflated_is_refused(idp):
+    plain = base64.b64encode(_request_xml(idp).encode()).decode()
+    query = f"SAMLRequest={quote(plain, safe='')}&SigAlg={quote(idp_logout.RSA_SHA256, safe='')}"
+    key = serialization.load_pem_private_key(idp.keypair.key_pem.encode(), password=None)
+    signature = base64.b64encode(key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+    assert _code(lambda: _redirect(idp, f"{SLO}?{query}&Signature={quote(signature, safe='')}")) == "malformed"
+
+
+def test_a_logout_request_naming_nobody_is_refused(idp):
+    xml = _request_xml(idp)
+    start = xml.index("<saml:NameID")
+    xml = xml[:start] + xml[xml.index("</saml:NameID>") + len("</saml:NameID>"):]
+    assert _code(lambda: _redirect(idp, _signed_redirect(idp, xml))) == "missing_subject"
+
+
+def test_a_logout_request_naming_an_encrypted_id_is_refused(idp):
+    xml = _request_xml(idp).replace("<saml:NameID", "<saml:EncryptedID/><saml:NameID", 1)
+    assert _code(lambda: _redirect(idp, _signed_redirect(idp, xml))) == "malformed"
+
+
+def test_a_logout_request_past_its_not_on_or_after_is_refused(idp):
+    xml = _request_xml(idp, not_on_or_after=datetime.now(UTC) - timedelta(minutes=3))
+    assert _code(lambda: _redirect(idp, _signed_redirect(idp, xml))) == "expired"
+
+
+def test_a_logout_request_without_issue_instant_is_refused(idp):
+    xml = _request_xml(idp)
+    start = xml.index(' IssueInstant="')
+    xml = xml[:start] + xml[xml.index('"', start + len(' IssueInstant="')) + 1:]
+    assert _code(lambda: _redirect(idp, _signed_redirect(idp, xml))) == "malformed"
+
+
+def test_a_logout_response_answering_nothing_is_refused(idp):
+    xml = idp_logout.logout_response_xml(issuer=idp.entity_id, destination=SLO, in_response_to="_r",
+                                         response_id="_a").replace(' InResponseTo="_r"', "")
+    assert _code(lambda: _redirect(idp, _signed_redirect(idp, xml, "SAMLResponse"))) == "in_response_to_mismatch"
