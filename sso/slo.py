@@ -41,7 +41,7 @@ from sso.slo_guard import (
     verify_logout_redirect,
 )
 from sso.sp import SpEndpoints
-from sso.sp_keys import sp_signing_key
+from sso.sp_keys import SpKeyUnreadable, sp_signing_key
 from sso.types import LogoutMessage, RejectCode, SamlSubject
 from tenants.models import Tenant
 from tenants.services import audit_record
@@ -209,11 +209,15 @@ def _request_honour(*, tenant: Tenant, idp: IdentityProvider, endpoints: SpEndpo
                 verified.message_id, len(members), ended)
     redirect_to = None
     if idp.slo_url:
-        key = sp_signing_key(tenant=tenant)
-        xml = logout_response_xml(response_id=new_message_id(), issuer=endpoints.entity_id,
-                                  destination=idp.slo_url, in_response_to=verified.message_id, now=now)
-        redirect_to = redirect_url_signed(location=idp.slo_url, param="SAMLResponse", xml=xml,
-                                          relay_state=verified.relay_state, private_key_pem=key.private_key_pem)
+        try:
+            key = sp_signing_key(tenant=tenant)
+        except SpKeyUnreadable:  # the sessions are ended already; only the IdP goes unanswered
+            logger.exception("single logout: no LogoutResponse sent, the tenant's SP key cannot be read")
+        else:
+            xml = logout_response_xml(response_id=new_message_id(), issuer=endpoints.entity_id,
+                                      destination=idp.slo_url, in_response_to=verified.message_id, now=now)
+            redirect_to = redirect_url_signed(location=idp.slo_url, param="SAMLResponse", xml=xml,
+                                              relay_state=verified.relay_state, private_key_pem=key.private_key_pem)
     return SloHonoured(user_ids=frozenset(uid for uid, _email in members), sessions_ended=ended,
                        redirect_to=redirect_to)
 

@@ -267,7 +267,7 @@ def _verify_query_signature(query: RedirectQuery, certificates: Sequence[x509.Ce
             continue
         try:
             key.verify(signature, octets, padding.PKCS1v15(), algorithm)
-        except cryptography.exceptions.InvalidSignature:
+        except (cryptography.exceptions.InvalidSignature, ValueError):
             continue
         return
     raise SamlRejected(

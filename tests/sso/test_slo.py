@@ -3,13 +3,18 @@
 replay records. Each refusal test trips one check and shows that nothing changed."""
 from __future__ import annotations
 
+import base64
+import zlib
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+import hypothesis
 import pytest
 import requests
 from django.test import Client
 from django_tenants.utils import schema_context
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
 
 from provisioning.models import Membership
 from sso.models import IdentityProvider
@@ -310,3 +315,23 @@ def test_a_logout_response_to_a_request_older_than_the_ttl_is_refused(acme, acme
         message=SloMessageIn(method="GET", raw_query=urlsplit(url).query, form={}, host="acme.localhost",
                              remote_addr=None))
     assert isinstance(outcome, SloRefused) and outcome.code == "request_expired"
+
+
+# --- whatever arrives at /sso/slo/, the answer is never a 5xx ---
+
+_FUZZ = hypothesis.settings(max_examples=40, deadline=None,
+                            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@_FUZZ
+@given(query=st.text(max_size=300), body=st.binary(max_size=1024))
+def test_arbitrary_logout_messages_never_answer_5xx(acme, query, body):
+    client = client_for("acme.localhost")
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = quote(base64.b64encode(deflater.compress(body) + deflater.flush()).decode(), safe="")
+    for response in (client.get(f"/sso/slo/?{quote(query, safe='=&')}"),
+                     client.get(f"/sso/slo/?SAMLRequest={deflated}&SigAlg=x&Signature=AAAA"),
+                     client.get(f"/sso/slo/?SAMLResponse={deflated}"),
+                     client.post("/sso/slo/", {"SAMLRequest": base64.b64encode(body).decode()}),
+                     client.post("/sso/slo/", {"SAMLResponse": query})):
+        assert 400 <= response.status_code < 500, response.content[:300]
