@@ -24,7 +24,7 @@ from django.db import transaction
 
 from provisioning.selectors import members_with_idp_subject
 from provisioning.services import sessions_end_for
-from sso.conf import idp_for_sign_in
+from sso.conf import IdpNotConfigured, idp_for_sign_in
 from sso.diagnosis import http_status
 from sso.models import IdentityProvider
 from sso.replay import assertion_consume
@@ -81,8 +81,11 @@ def slo_request_start(*, tenant: Tenant, endpoints: SpEndpoints, subject: SamlSu
     no SAML sign-in in the session, no enabled IdP, no logout URL, or the IdP changed since sign-in."""
     if subject is None or tenant.is_public:
         return None
-    idp = IdentityProvider.objects.filter(tenant=tenant, enabled=True).first()
-    if idp is None or not idp.slo_url or subject.issuer != idp.entity_id:
+    try:
+        idp = idp_for_sign_in(tenant)  # the live connection, the one people sign in through
+    except IdpNotConfigured:
+        return None
+    if not idp.slo_url or subject.issuer != idp.entity_id:
         return None
     key = sp_signing_key(tenant=tenant)
     request_id = new_message_id()

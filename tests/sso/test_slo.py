@@ -98,6 +98,13 @@ def test_without_a_logout_url_sign_out_is_local_and_says_the_idp_may_keep_you_si
     assert _me(client) == 401
 
 
+def test_no_logout_request_goes_to_an_idp_other_than_the_one_the_person_signed_in_with(acme, sso_sign_in):
+    client = _signed_in(sso_sign_in, "switched.out@acme.example")
+    IdentityProvider.objects.filter(tenant=acme).update(entity_id="https://sts.windows.net/another-directory/")
+    response = client.post("/logout/")
+    assert response.status_code == 200 and b'data-slo="none"' in response.content
+
+
 def test_a_logout_response_to_a_request_this_browser_never_sent_is_refused(acme, acme_idp):
     url = acme_idp.logout_response(sp_slo_url=ACME.slo_url, in_response_to="_never-sent")
     _refused(_get(client_for("acme.localhost"), url), "logout_unknown_request", acme)
