@@ -261,6 +261,11 @@ PORTICO_SP_KEY_ROTATION_OVERLAP_DAYS: int = env.int("PORTICO_SP_KEY_ROTATION_OVE
 # (support.services); it works once, for this long.
 PORTICO_SETUP_LINK_HOURS: int = env.int("PORTICO_SETUP_LINK_HOURS", default=72)
 
+# --- Email domain verification (tenants.domain_verification) ----------------------------------
+# Resolvers asked for a tenant's _portico.<domain> TXT record: "ip:port,..." ("[::1]:53" for IPv6);
+# empty: the system's. The tests point it at a DNS server of their own.
+PORTICO_DNS_RESOLVERS: str = env("PORTICO_DNS_RESOLVERS", default="")
+
 # --- Directory sync (SCIM) -----------------------------------------------------------------
 # Per bearer token, counted in Redis across workers; Entra's provisioning service backs off on 429.
 PORTICO_SCIM_RATE_LIMIT: str = env("PORTICO_SCIM_RATE_LIMIT", default="1200/minute")
@@ -305,6 +310,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # PostgreSQL records of consumed assertions past their lifetime (sso.replay).
     "sso.purge_consumed_assertions": {"task": "sso.purge_consumed_assertions", "options": _PUBLIC,
                                       "schedule": timedelta(hours=1)},
+    # Looks up the DNS TXT record of every pending email domain claim, one task per claim.
+    "tenants.email_domains_verify_pending": {"task": "tenants.email_domains_verify_pending", "options": _PUBLIC,
+                                             "schedule": timedelta(minutes=10)},
     # Re-queues e-mails whose task was lost to a broker outage (idempotent sending).
     "outbox.email_sweep": {"task": "outbox.email_sweep", "options": _PUBLIC,
                            "schedule": timedelta(minutes=5)},

@@ -33,7 +33,7 @@ from sso.sp import SpEndpoints
 from sso.types import RejectCode, ResponseSeen, SamlSubject, VerifiedResponse
 from tenants.addresses import InvalidAddress, domain_canonical, email_canonical
 from tenants.models import Tenant
-from tenants.selectors import email_domains_of
+from tenants.selectors import email_domains_split
 
 
 @dataclass(frozen=True)
@@ -201,9 +201,10 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
 
     seen = ResponseSeen(issuer=verified.issuer, in_response_to=verified.in_response_to, xml=verified.xml)
     is_test = _is_test(verified.in_response_to, context)
+    verified_domains, pending_domains = email_domains_split(tenant=context.tenant)
     try:
         identity = acs_policy_check(verified=verified, idp=idp, outstanding=context.outstanding,
-                                    email_domains=email_domains_of(tenant=context.tenant),
+                                    email_domains=verified_domains, pending_email_domains=pending_domains,
                                     expired_requests=context.expired_requests)
     except SignInRejected as exc:
         return _refused(context, form, exc, seen=seen, is_test=is_test)
@@ -214,7 +215,7 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
 
 def acs_policy_check(
     *, verified: VerifiedResponse, idp: IdentityProvider, outstanding: Mapping[str, object], email_domains: list[str],
-    expired_requests: Collection[str] = frozenset(),
+    expired_requests: Collection[str] = frozenset(), pending_email_domains: Collection[str] = (),
 ) -> SsoIdentity:
     """Portico's policy over a verified response, or SignInRejected. Consumes the assertion."""
     request_id = verified.in_response_to
@@ -244,7 +245,14 @@ def acs_policy_check(
     # fix in the IdP's claims is not blocked by a spent response, and nothing is written for it.
     identity = identity_from_assertion(verified=verified, idp=idp)
     domain = identity.email.rsplit("@", 1)[1]
+    # Only verified domains count (the same list discovery routes by); a pending claim is named as such.
     if idp.restrict_email_domains and domain not in {_domain_or_none(d) for d in email_domains}:
+        if domain in {_domain_or_none(d) for d in pending_email_domains}:
+            raise SignInRejected(
+                RejectCode.email_domain_unverified,
+                f"The email domain {domain} is added for this organisation but not verified yet: publish the DNS "
+                "TXT record shown in SSO settings, section 3, then press Verify now.",
+            )
         raise SignInRejected(
             RejectCode.email_domain,
             f"The email domain {domain} is not one of this organisation's email domains "

@@ -51,6 +51,9 @@ _MESSAGES: dict[RejectCode, tuple[str, str]] = {
     RejectCode.replay: ("This sign-in was already used", "Each sign-in works once. Start again from the sign-in page."),
     RejectCode.email_domain: ("Your email address can't sign in here",
                               "Your address isn't one of this organisation's email domains. " + CONTACT),
+    RejectCode.email_domain_unverified: ("Your email domain isn't verified yet",
+                                         "Your organisation hasn't finished verifying its email domain with Portico. "
+                                         + CONTACT),
     RejectCode.attribute_missing: ("Your identity provider didn't send an email address", CONTACT),
     RejectCode.email_invalid: ("Your email address can't be used to sign in", CONTACT),
     RejectCode.member_suspended: ("Your access to Portico is suspended", CONTACT),
@@ -89,6 +92,7 @@ _HEADLINES: dict[RejectCode, str] = {
     RejectCode.idp_initiated_disabled: "IdP-initiated sign-in is turned off",
     RejectCode.replay: "This response was already used",
     RejectCode.email_domain: "The email domain isn't one of yours",
+    RejectCode.email_domain_unverified: "The email domain is waiting for verification",
     RejectCode.attribute_missing: "The IdP didn't send an email address",
     RejectCode.email_invalid: "The email address the IdP sent can't identify a person",
     RejectCode.member_suspended: "The person is suspended by directory sync (SCIM)",

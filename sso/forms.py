@@ -139,7 +139,8 @@ class EmailDomainForm(forms.Form):
     domain = forms.CharField(
         label="Email domain", max_length=253,
         widget=forms.TextInput(attrs={"placeholder": "company.com", "spellcheck": "false", "autocapitalize": "none"}),
-        help_text="Everyone whose address ends in @this-domain signs in through your identity provider.",
+        help_text="Everyone whose address ends in @this-domain signs in through your identity provider, once "
+                  "the domain is verified by its DNS TXT record.",
     )
 
 

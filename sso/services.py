@@ -49,9 +49,11 @@ class _IdpValues:
 
 def _idp_save(
     *, tenant: Tenant, values: _IdpValues, actor: Actor, allow_idp_initiated: bool | None,
-    email_domains: Iterable[str],
+    email_domains: Iterable[str], email_domains_verified: bool = False,
 ) -> IdentityProvider:
-    """One transaction: the IdP row, its certificates, the email domains and the audit record."""
+    """One transaction: the IdP row, its certificates, the email domains and the audit record.
+
+    The domains are claims to verify, unless `email_domains_verified` (operators at the CLI)."""
     if tenant.is_public:
         raise SsoConfigError("The public site has no identity provider of its own.")
     try:
@@ -77,7 +79,7 @@ def _idp_save(
             _certificates_replace(idp=idp, certificates=values.certificates)
             domains = list(email_domains)
             if domains:
-                tenant_email_domains_add(tenant=tenant, domains=domains, actor=actor)
+                tenant_email_domains_add(tenant=tenant, domains=domains, actor=actor, verified=email_domains_verified)
             audit_record(
                 actor=actor, action="sso.idp_configure", tenant=tenant, target=values.entity_id,
                 data={
@@ -117,12 +119,12 @@ def _values_from_metadata(document: bytes | str, *, source: str, metadata_url: s
 
 def idp_configure_from_metadata(
     *, tenant: Tenant, document: bytes | str, actor: Actor, allow_idp_initiated: bool | None = None,
-    email_domains: Iterable[str] = (),
+    email_domains: Iterable[str] = (), email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from an uploaded Federation Metadata XML document."""
     values = _values_from_metadata(document, source=IdentityProvider.Source.UPLOAD)
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 def metadata_download(url: str) -> bytes:
@@ -137,17 +139,18 @@ def metadata_download(url: str) -> bytes:
 
 def idp_configure_from_url(
     *, tenant: Tenant, url: str, actor: Actor, allow_idp_initiated: bool | None = None,
-    email_domains: Iterable[str] = (),
+    email_domains: Iterable[str] = (), email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from a metadata URL; Celery beat refreshes it later (see sso.tasks)."""
     values = _values_from_metadata(metadata_download(url), source=IdentityProvider.Source.URL, metadata_url=url)
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 def idp_configure_manual(
     *, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str], actor: Actor,
     display_name: str | None = None, allow_idp_initiated: bool | None = None, email_domains: Iterable[str] = (),
+    email_domains_verified: bool = False,
 ) -> IdentityProvider:
     """Configure from an SSO URL, the IdP's entity ID and its Base64/PEM signing certificate(s)."""
     from urllib.parse import urlsplit
@@ -179,7 +182,7 @@ def idp_configure_manual(
         certificates=parsed, source=IdentityProvider.Source.MANUAL, display_name_chosen=display_name is not None,
     )
     return _idp_save(tenant=tenant, values=values, actor=actor, allow_idp_initiated=allow_idp_initiated,
-                     email_domains=email_domains)
+                     email_domains=email_domains, email_domains_verified=email_domains_verified)
 
 
 def idp_options_update(

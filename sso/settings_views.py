@@ -28,9 +28,12 @@ from sso.selectors import (
 )
 from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual, idp_options_update
 from sso.sp import sp_endpoints, sp_endpoints_for_request
+from tenants.domain_verification import verification_record_name, verification_record_value
 from tenants.errors import TenantError
-from tenants.models import Tenant
-from tenants.services import tenant_email_domain_remove, tenant_email_domains_add
+from tenants.models import EmailDomain, Tenant
+from tenants.selectors import email_domain_of_tenant, email_domain_rows_of
+from tenants.services import email_domain_dns_check, tenant_email_domain_remove, tenant_email_domains_add
+from tenants.types import DomainCheck, EmailDomainRefusal
 
 SETTINGS_PATH = "/sso/settings/"
 # The ACS (sso/views.py) recognises a test sign-in by test=1 and shows its own result page.
@@ -143,18 +146,53 @@ def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> Htt
         form.add_error("domain", str(exc))
         return form
     if not added:
-        domain = form.cleaned_data["domain"].strip().lower()
+        domain = form.cleaned_data["domain"].strip().lower().lstrip("@")
         return _done(request, f"{domain} was already one of your domains.", "domains")
-    return _done(request, f"Added {added[0].domain}: its users now sign in through your identity provider.", "domains")
+    return _done(request, f"Added {added[0].domain}. Publish the DNS TXT record shown below, then press Verify now: "
+                          "until it is verified, it routes nobody to your sign-in.", "domains")
+
+
+def _not_yours(request: HttpRequest, domain: str) -> HttpResponse:
+    return _done(request, f"{domain or 'That domain'} is not one of your email domains. "
+                          f"(reference {EmailDomainRefusal.not_yours})", "domains", level=messages.WARNING)
 
 
 def _action_domain_remove(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
     domain = (request.POST.get("domain") or "").strip().lower()[:253]
-    if not domain or not tenant.email_domains.filter(domain__iexact=domain).exists():
-        return _done(request, f"{domain or 'That domain'} is not one of your email domains.", "domains",
-                     level=messages.WARNING)
+    if email_domain_of_tenant(tenant=tenant, domain=domain) is None:
+        return _not_yours(request, domain)
     tenant_email_domain_remove(tenant=tenant, domain=domain, actor=request.user)
     return _done(request, f"Removed {domain}: its users no longer see your sign-in button.", "domains")
+
+
+_CHECK_MESSAGES: dict[str, tuple[int, str]] = {
+    DomainCheck.verified: (messages.SUCCESS, "Verified {domain}: its users now sign in through your identity "
+                                             "provider."),
+    DomainCheck.already_verified: (messages.SUCCESS, "{domain} is already verified."),
+    DomainCheck.not_found: (messages.WARNING, "No TXT record found at {name} yet. DNS changes can take a while to "
+                                              "appear; Portico also checks by itself every few minutes. "
+                                              f"(reference {EmailDomainRefusal.dns_not_found})"),
+    DomainCheck.mismatch: (messages.WARNING, "{name} has TXT records, but none is {value}. Check the value was "
+                                             f"copied whole. (reference {EmailDomainRefusal.dns_mismatch})"),
+    DomainCheck.dns_error: (messages.WARNING, "Portico could not get an answer from DNS for {name} just now; it will "
+                                              f"try again by itself. (reference {EmailDomainRefusal.dns_error})"),
+    DomainCheck.taken: (messages.WARNING, "The record is right, but {domain} (or a domain it is under) is already "
+                                          "verified by another organisation on Portico. Contact Portico support. "
+                                          f"(reference {EmailDomainRefusal.taken})"),
+}
+
+
+def _action_domain_verify(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+    domain = (request.POST.get("domain") or "").strip().lower()[:253]
+    row = email_domain_of_tenant(tenant=tenant, domain=domain)
+    if row is None:
+        return _not_yours(request, domain)
+    outcome = email_domain_dns_check(email_domain_id=row.pk, actor=request.user)
+    if outcome == DomainCheck.gone:
+        return _not_yours(request, domain)
+    level, text = _CHECK_MESSAGES[outcome]
+    return _done(request, text.format(domain=row.domain, name=verification_record_name(row.domain),
+                                      value=verification_record_value(row.verification_token)), "domains", level=level)
 
 
 def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
@@ -170,7 +208,8 @@ def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpRe
 
 _ACTIONS: dict[str, Callable[[HttpRequest, Tenant, object], HttpResponse | forms.Form]] = {
     "upload": _action_upload, "url": _action_url, "manual": _action_manual,
-    "domain_add": _action_domain_add, "domain_remove": _action_domain_remove, "options": _action_options,
+    "domain_add": _action_domain_add, "domain_remove": _action_domain_remove, "domain_verify": _action_domain_verify,
+    "options": _action_options,
 }
 
 
@@ -192,7 +231,7 @@ def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict
         "tenant": tenant, "idp": idp, "sp": endpoints, "other_hosts": other_hosts,
         "certificates": certificate_statuses(idp=idp) if idp is not None else [],
         "certificate_warning": certificate_warning(idp=idp) if idp is not None else "",
-        "email_domains": list(tenant.email_domains.order_by("domain").values_list("domain", flat=True)),
+        "email_domains": [_domain_row(row) for row in email_domain_rows_of(tenant=tenant)],
         "attempts": sign_in_attempts_recent(tenant=tenant),
         "upload_form": bound.get("upload") or MetadataUploadForm(prefix="upload"),
         "url_form": bound.get("url") or MetadataUrlForm(
@@ -206,6 +245,13 @@ def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict
         "test_sign_in_url": TEST_SIGN_IN_URL,
         "warning_days": settings.PORTICO_CERT_EXPIRY_WARNING_DAYS,
     }
+
+
+def _domain_row(row: EmailDomain) -> dict[str, object]:
+    return {"domain": row.domain, "verified": row.is_verified, "verified_at": row.verified_at,
+            "record_name": verification_record_name(row.domain),
+            "record_value": verification_record_value(row.verification_token),
+            "checked_at": row.checked_at, "check_result": row.check_result}
 
 
 @never_cache

@@ -44,6 +44,7 @@ class RejectCode(StrEnum):
     idp_initiated_disabled = "idp_initiated_disabled"
     replay = "replay"
     email_domain = "email_domain"
+    email_domain_unverified = "email_domain_unverified"  # the tenant's claim of the domain isn't verified yet
     attribute_missing = "attribute_missing"
     email_invalid = "email_invalid"  # not an address Portico can identify a person by (tenants.addresses)
     member_suspended = "member_suspended"  # suspended by the tenant's directory (SCIM active: false)

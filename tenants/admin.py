@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -12,12 +12,15 @@ from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
 from tenants.routing import routing_invalidate
 from tenants.services import (
     audit_record,
+    email_domain_dns_check,
     email_domain_normalize,
-    email_domains_check_free,
+    email_domain_verified_mark,
+    email_domains_check_claimable,
     host_normalize,
     tenant_email_domain_remove,
     tenant_email_domains_add,
 )
+from tenants.types import DomainCheck
 
 
 class TenantFilter(admin.SimpleListFilter):
@@ -78,7 +81,7 @@ class EmailDomainInlineForm(forms.ModelForm):
         except TenantError as exc:
             raise forms.ValidationError(str(exc)) from exc
         try:
-            email_domains_check_free([domain], tenant=getattr(self.instance, "tenant", None))
+            email_domains_check_claimable([domain], tenant=getattr(self.instance, "tenant", None))
         except TenantError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return domain
@@ -88,7 +91,9 @@ class EmailDomainInline(admin.TabularInline):
     model = EmailDomain
     form = EmailDomainInlineForm
     extra = 0
-    verbose_name_plural = "email domains (email-first discovery: one tenant per domain)"
+    readonly_fields = ["verified_at", "verified_method"]
+    verbose_name_plural = ("email domains (email-first discovery: one tenant per verified domain; one added here "
+                           "waits for verification, see Email domains)")
 
 
 @admin.register(Tenant)
@@ -121,7 +126,7 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.display(description="email domains")
     def email_domains_list(self, obj: Tenant) -> str:
-        return ", ".join(d.domain for d in obj.email_domains.all()) or "—"
+        return ", ".join(d.domain + ("" if d.is_verified else " (pending)") for d in obj.email_domains.all()) or "—"
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
         obj.save()
@@ -183,11 +188,50 @@ class DomainAdmin(ReadOnlyAdmin):
 
 @admin.register(EmailDomain)
 class EmailDomainAdmin(ReadOnlyAdmin):
-    """Which tenant each email domain signs in through; edited on the tenant's page."""
+    """Which tenant each email domain signs in through; added and removed on the tenant's page.
 
-    list_display = ["domain", "tenant", "created"]
-    search_fields = ["domain"]
+    Support staff verify a claim here when its owner proved it another way (the action is audited
+    under their name), or run the DNS check at once.
+    """
+
+    list_display = ["domain", "tenant", "verification_status", "verified_method", "checked_at", "check_result",
+                    "created"]
+    list_filter = [("verified_at", admin.EmptyFieldListFilter), "verified_method"]
+    search_fields = ["domain", "tenant__slug", "tenant__name"]
     list_select_related = ["tenant"]
+    actions = ["verify_selected", "check_dns_selected"]
+
+    def has_verify_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and request.user.has_perm("tenants.change_emaildomain")
+
+    @admin.display(description="status", ordering="verified_at")
+    def verification_status(self, obj: EmailDomain) -> str:
+        return f"verified {obj.verified_at:%Y-%m-%d %H:%M}" if obj.verified_at else "waiting for verification"
+
+    @admin.action(description="Mark selected domains verified (ownership checked by support)",
+                  permissions=["verify"])
+    def verify_selected(self, request: HttpRequest, queryset: QuerySet[EmailDomain]) -> None:
+        done, refused = [], []
+        for row in queryset.filter(verified_at__isnull=True).select_related("tenant"):
+            try:
+                email_domain_verified_mark(email_domain=row, method=EmailDomain.Method.SUPPORT, actor=request.user)
+            except TenantError as exc:
+                refused.append(f"{row.domain} ({row.tenant.slug}): {exc}")
+            else:
+                done.append(f"{row.domain} ({row.tenant.slug})")
+        if done:
+            self.message_user(request, f"Verified: {', '.join(done)}.", messages.SUCCESS)
+        for text in refused:
+            self.message_user(request, f"Not verified: {text}", messages.ERROR)
+        if not done and not refused:
+            self.message_user(request, "The selected domains were already verified.", messages.INFO)
+
+    @admin.action(description="Check the DNS TXT record of selected domains now", permissions=["verify"])
+    def check_dns_selected(self, request: HttpRequest, queryset: QuerySet[EmailDomain]) -> None:
+        for row in queryset.select_related("tenant"):
+            outcome = email_domain_dns_check(email_domain_id=row.pk, actor=request.user)
+            level = messages.SUCCESS if outcome in (DomainCheck.verified, DomainCheck.already_verified) else messages.WARNING
+            self.message_user(request, f"DNS check of {row.domain} ({row.tenant.slug}): {outcome}.", level)
 
 
 @admin.register(AuditEvent)

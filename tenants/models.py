@@ -1,6 +1,8 @@
 """Public-schema models: tenants, their host names and email domains, and the audit trail."""
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -44,20 +46,51 @@ class Domain(DomainMixin):
         ordering = ["domain"]
 
 
+def email_domain_token_new() -> str:
+    """The random value a tenant publishes in DNS to prove it controls a domain (not a secret: it is public)."""
+    return secrets.token_urlsafe(24)
+
+
 class EmailDomain(models.Model):
     """Which tenant signs in users of an email domain: the index email-first discovery reads
-    before any tenant is known, so it lives in the public schema. One domain, one tenant."""
+    before any tenant is known, so it lives in the public schema.
+
+    A domain a tenant adds is a *claim* (verified_at empty) that routes nothing until it is verified
+    (tenants.domain_verification: a DNS TXT record, support staff, or an operator's CLI). Several
+    tenants may claim one domain; only one can hold it verified.
+    """
+
+    class Method(models.TextChoices):
+        DNS = "dns", "DNS TXT record"
+        SUPPORT = "support", "Support staff"
+        OPERATOR = "operator", "Operator (command line)"
+        EXISTING = "existing", "Existing before verification (set by operators)"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="email_domains")
     domain = models.CharField(max_length=253)
     created = models.DateTimeField(auto_now_add=True)
+    verification_token = models.CharField(max_length=64, default=email_domain_token_new)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_method = models.CharField(max_length=16, choices=Method.choices, blank=True)
+    # The last DNS check of a pending claim (tenants.types.DomainCheck value), shown to the admin.
+    checked_at = models.DateTimeField(null=True, blank=True)
+    check_result = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["domain"]
-        constraints = [models.UniqueConstraint(Lower("domain"), name="email_domain_unique_ci")]
+        constraints = [
+            # One tenant holds a domain verified; claims of others may wait beside it.
+            models.UniqueConstraint(Lower("domain"), condition=models.Q(verified_at__isnull=False),
+                                    name="email_domain_verified_unique_ci"),
+            models.UniqueConstraint("tenant", Lower("domain"), name="email_domain_tenant_unique_ci"),
+        ]
 
     def __str__(self) -> str:
         return self.domain
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
 
 
 class AuditEvent(models.Model):

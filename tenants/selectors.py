@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
+from tenants.addresses import InvalidAddress, domain_canonical
 from tenants.models import EmailDomain, Tenant
 
 
@@ -16,16 +17,53 @@ def tenant_get(*, slug: str) -> Tenant | None:
 
 
 def tenant_for_email(*, email: str) -> Tenant | None:
-    """The tenant whose email domains include this address's domain (discovery runs before any tenant is known)."""
-    domain = email.strip().rsplit("@", 1)[-1].lower() if "@" in (email or "") else ""
+    """The tenant holding this address's domain verified (discovery runs before any tenant is known).
+
+    A pending claim routes nothing: several tenants may claim a domain, only its verified owner signs it in.
+    """
+    try:
+        # The one normalisation of tenants.addresses (no Unicode case folding), as the ACS compares.
+        domain = domain_canonical(email.strip().rsplit("@", 1)[-1]) if "@" in (email or "") else ""
+    except InvalidAddress:
+        return None
     if not domain:
         return None
-    row = EmailDomain.objects.select_related("tenant").filter(domain__iexact=domain).first()
+    row = EmailDomain.objects.select_related("tenant").filter(domain=domain, verified_at__isnull=False).first()
     return row.tenant if row else None
 
 
 def email_domains_of(*, tenant: Tenant) -> list[str]:
-    return list(tenant.email_domains.values_list("domain", flat=True))
+    """The tenant's verified email domains: the ones that route sign-ins and addresses to it."""
+    return list(tenant.email_domains.filter(verified_at__isnull=False).values_list("domain", flat=True))
+
+
+def email_domains_pending_of(*, tenant: Tenant) -> list[str]:
+    """The tenant's claims still waiting for verification (they route nothing)."""
+    return list(tenant.email_domains.filter(verified_at__isnull=True).values_list("domain", flat=True))
+
+
+def email_domains_split(*, tenant: Tenant) -> tuple[list[str], list[str]]:
+    """(verified, pending) in one query, for the ACS's domain check."""
+    verified: list[str] = []
+    pending: list[str] = []
+    for domain, verified_at in tenant.email_domains.values_list("domain", "verified_at"):
+        (pending if verified_at is None else verified).append(domain)
+    return verified, pending
+
+
+def email_domain_rows_of(*, tenant: Tenant) -> QuerySet[EmailDomain]:
+    """Every email domain of the tenant, verified or not, for its settings page."""
+    return tenant.email_domains.order_by("domain")
+
+
+def email_domain_of_tenant(*, tenant: Tenant, domain: str) -> EmailDomain | None:
+    return tenant.email_domains.filter(domain=(domain or "").strip().lower()[:253]).first()
+
+
+def email_domain_ids_pending() -> list[int]:
+    """Claims the periodic DNS sweep looks up, oldest check first."""
+    rows = EmailDomain.objects.filter(verified_at__isnull=True).order_by(F("checked_at").asc(nulls_first=True), "pk")
+    return list(rows.values_list("pk", flat=True))
 
 
 def tenant_current() -> Tenant | None:

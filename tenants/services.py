@@ -1,18 +1,31 @@
 """Tenant operations: creation, host names, email domains, audit records."""
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from tenants.addresses import InvalidAddress, domain_canonical
+from tenants.domain_verification import (
+    DnsLookupFailed,
+    portico_domain_of,
+    public_email_domain_of,
+    record_check,
+    verification_record_name,
+)
 from tenants.errors import TenantError
 from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
 from tenants.routing import routing_invalidate
 from tenants.schema_template import schema_clone_from_template, template_ready
-from tenants.types import Actor
+from tenants.types import Actor, DomainCheck, EmailDomainRefusal
+
+logger = logging.getLogger("portico.tenants")
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 RESERVED_SLUGS = frozenset({"public", "www", "admin", "api", "static", "sso", "idp", "mail", "support"})
@@ -58,10 +71,15 @@ def host_normalize(host: str) -> str:
 
 
 def email_domain_normalize(domain: str) -> str:
-    value = (domain or "").strip().lower().lstrip("@").rstrip(".")
-    if "." not in value:
-        raise TenantError(f"Invalid email domain {domain!r}: give a domain such as acme.example.")
-    return host_normalize(value)
+    value = (domain or "").strip().lstrip("@").rstrip(".")
+    try:
+        if "." not in value:
+            raise TenantError("no dot")
+        # IDNA A-labels, A-Z lower-cased only (tenants.addresses), as the ACS and discovery compare.
+        return host_normalize(domain_canonical(value))
+    except (TenantError, InvalidAddress) as exc:
+        raise TenantError(f"Invalid email domain {domain!r}: give a domain such as acme.example.",
+                          code=EmailDomainRefusal.invalid) from exc
 
 
 def default_host(slug: str) -> str:
@@ -77,12 +95,126 @@ def _hosts_check_free(hosts: Iterable[str], *, tenant: Tenant | None = None) -> 
         raise TenantError(f"Host {owner.domain} already belongs to tenant {owner.tenant.slug}.")
 
 
-def email_domains_check_free(domains: Iterable[str], *, tenant: Tenant | None = None) -> None:
-    """One tenant per email domain: TenantError naming the owner if another tenant has one of these."""
+def _refuse(message: str, code: EmailDomainRefusal) -> TenantError:
+    return TenantError(message, code=code)
+
+
+def email_domain_claimable_check(*, domain: str, tenant: Tenant | None = None) -> None:
+    """TenantError (with its reference) when no tenant, or not `tenant`, may hold `domain` (normalised).
+
+    Refused: public mailbox providers, Portico's own domains, a domain another tenant holds verified,
+    and a domain under one another tenant holds verified. A pending claim of another tenant blocks nothing.
+    """
+    provider = public_email_domain_of(domain)
+    if provider:
+        raise _refuse(f"{domain} is a public e-mail provider's domain ({provider}): anyone can have an address "
+                      "there, so it can't route sign-ins to one organisation.", EmailDomainRefusal.webmail)
+    own = portico_domain_of(domain)
+    if own:
+        raise _refuse(f"{domain} is Portico's own domain ({own}), not an organisation's email domain.",
+                      EmailDomainRefusal.portico)
+    others = EmailDomain.objects.filter(verified_at__isnull=False)
+    if tenant is not None:
+        others = others.exclude(tenant=tenant)
+    labels = domain.split(".")
+    parents = [".".join(labels[index:]) for index in range(1, len(labels) - 1)]
+    for row in others.filter(domain__in=[domain, *parents]).order_by("-domain"):
+        # Another organisation's name stays theirs: the message does not say which one.
+        if row.domain == domain:
+            raise _refuse(f"Email domain {domain} already signs in through another organisation on Portico.",
+                          EmailDomainRefusal.taken)
+        raise _refuse(f"{domain} is under {row.domain}, which another organisation on Portico has verified.",
+                      EmailDomainRefusal.parent_taken)
+
+
+def email_domains_check_claimable(domains: Iterable[str], *, tenant: Tenant | None = None) -> None:
     for domain in domains:
-        owner = EmailDomain.objects.filter(domain__iexact=domain).select_related("tenant").first()
-        if owner and (tenant is None or owner.tenant_id != tenant.pk):
-            raise TenantError(f"Email domain {domain} already signs in through tenant {owner.tenant.slug}.")
+        email_domain_claimable_check(domain=domain, tenant=tenant)
+
+
+def _verification_lock() -> None:
+    # Verifications are rare; one lock for all of them keeps "one owner, no owner of a parent" true
+    # against concurrent verifications of a domain and its sub-domain, which no index can express.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('portico.email_domain_verify'))")
+
+
+def _claims_of_others_remove(*, row: EmailDomain, actor: Actor) -> list[str]:
+    """Others' pending claims of the domain just verified, or under it, can never be verified: removed,
+    each recorded in its tenant's audit log."""
+    pending = (EmailDomain.objects.select_related("tenant").filter(verified_at__isnull=True)
+               .exclude(tenant_id=row.tenant_id)
+               .filter(Q(domain=row.domain) | Q(domain__endswith="." + row.domain)))
+    removed = []
+    for claim in pending:
+        audit_record(actor=actor, action="tenant.email_domain_claim_remove", tenant=claim.tenant,
+                     target=claim.domain, data={"email_domain": claim.domain,
+                                                "reason": "verified by another organisation"})
+        removed.append(f"{claim.tenant.slug}:{claim.domain}")
+        claim.delete()
+    return removed
+
+
+def email_domain_verified_mark(*, email_domain: EmailDomain, method: str, actor: Actor,
+                               detail: str = "") -> EmailDomain:
+    """Mark one claim verified (DNS record found, support staff, operator), in one transaction with its
+    audit record; others' pending claims of it are removed. TenantError when another tenant holds it."""
+    if method not in EmailDomain.Method.values:
+        raise TenantError(f"Unknown verification method {method!r}.")
+    try:
+        with transaction.atomic():
+            _verification_lock()
+            row = EmailDomain.objects.select_for_update().select_related("tenant").filter(pk=email_domain.pk).first()
+            if row is None:
+                raise _refuse(f"{email_domain.domain} is no longer one of this organisation's email domains.",
+                              EmailDomainRefusal.not_yours)
+            if row.verified_at is not None:
+                return row
+            email_domain_claimable_check(domain=row.domain, tenant=row.tenant)
+            row.verified_at = timezone.now()
+            row.verified_method = method
+            row.check_result = DomainCheck.verified if method == EmailDomain.Method.DNS else row.check_result
+            row.save(update_fields=["verified_at", "verified_method", "check_result"])
+            removed = _claims_of_others_remove(row=row, actor=actor)
+            audit_record(actor=actor, action="tenant.email_domain_verify", tenant=row.tenant, target=row.domain,
+                         data={"email_domain": row.domain, "method": method, "detail": detail,
+                               "claims_removed": removed})
+    except IntegrityError as exc:  # a concurrent verification by another tenant won
+        raise _refuse(f"Email domain {email_domain.domain} already signs in through another organisation on "
+                      "Portico.", EmailDomainRefusal.taken) from exc
+    return row
+
+
+def email_domain_dns_check(*, email_domain_id: int, actor: Actor) -> DomainCheck:
+    """Look up a pending claim's TXT record and verify it when the record is there.
+
+    Idempotent: an already verified or since removed claim is left as it is. The outcome is kept on
+    the row (checked_at, check_result) for the admin's page; it is bookkeeping, not a change of who
+    routes where, so only a verification writes an audit record.
+    """
+    row = EmailDomain.objects.select_related("tenant").filter(pk=email_domain_id).first()
+    if row is None:
+        return DomainCheck.gone
+    if row.verified_at is not None:
+        return DomainCheck.already_verified
+    try:
+        outcome = record_check(domain=row.domain, token=row.verification_token)
+    except DnsLookupFailed as exc:
+        logger.info("DNS lookup for %s failed: %s", row.domain, exc)
+        outcome = DomainCheck.dns_error
+    if outcome == DomainCheck.verified:
+        try:
+            email_domain_verified_mark(email_domain=row, method=EmailDomain.Method.DNS, actor=actor,
+                                       detail=f"TXT {verification_record_name(row.domain)}")
+        except TenantError as exc:
+            if exc.code == EmailDomainRefusal.not_yours:
+                return DomainCheck.gone
+            outcome = DomainCheck.taken
+        else:
+            return DomainCheck.verified
+    EmailDomain.objects.filter(pk=row.pk, verified_at__isnull=True).update(
+        checked_at=timezone.now(), check_result=outcome)
+    return outcome
 
 
 def tenant_create(
@@ -102,7 +234,7 @@ def tenant_create(
     if Tenant.objects.filter(slug=slug).exists():
         raise TenantError(f"Tenant {slug!r} already exists.")
     _hosts_check_free(host_list)
-    email_domains_check_free(domain_list)
+    email_domains_check_claimable(domain_list)
     # Outside the tenant's transaction: a template built here stays for the next tenant even if
     # this one fails, and pg_dump (its own connection) can read it.
     from_template = template_ready()
@@ -120,10 +252,17 @@ def tenant_create(
             Domain.objects.bulk_create(
                 [Domain(tenant=tenant, domain=host, is_primary=index == 0) for index, host in enumerate(host_list)]
             )
-            EmailDomain.objects.bulk_create([EmailDomain(tenant=tenant, domain=domain) for domain in domain_list])
+            # Only operators create tenants (CLI, demo set-up): the domains they name are verified.
+            _verification_lock()
+            email_domains_check_claimable(domain_list)  # again, under the lock
+            rows = EmailDomain.objects.bulk_create([
+                EmailDomain(tenant=tenant, domain=domain, verified_at=timezone.now(),
+                            verified_method=EmailDomain.Method.OPERATOR) for domain in domain_list])
+            removed = [claim for row in rows for claim in _claims_of_others_remove(row=row, actor=actor)]
             audit_record(
                 actor=actor, action="tenant.create", tenant=tenant, target=slug,
-                data={"hosts": host_list, "email_domains": domain_list},
+                data={"hosts": host_list, "email_domains": domain_list, "email_domains_verified": "operator",
+                      **({"claims_removed": removed} if removed else {})},
             )
     except IntegrityError as exc:  # a concurrent create won the race
         raise TenantError(f"Tenant {slug!r} could not be created: {exc}") from exc
@@ -173,27 +312,34 @@ def tenant_status_set(*, tenant: Tenant, status: str, actor: Actor) -> Tenant:
     return tenant
 
 
-def tenant_email_domains_add(*, tenant: Tenant, domains: Iterable[str], actor: Actor) -> list[EmailDomain]:
-    """Add to the tenant's one list of email domains; a domain already the tenant's is kept as is."""
+def tenant_email_domains_add(*, tenant: Tenant, domains: Iterable[str], actor: Actor,
+                             verified: bool = False) -> list[EmailDomain]:
+    """Claim domains for the tenant; a domain already the tenant's is kept as is.
+
+    A claim routes nothing until verified (email_domain_dns_check, or support staff). `verified=True`
+    is for operators (the CLI's --email-domain), who mark them verified directly.
+    """
     domain_list = list(dict.fromkeys(email_domain_normalize(d) for d in domains))
-    email_domains_check_free(domain_list, tenant=tenant)
+    email_domains_check_claimable(domain_list, tenant=tenant)
     with transaction.atomic():
         added = []
         for domain in domain_list:
             row, created = EmailDomain.objects.get_or_create(tenant=tenant, domain=domain)
             if created:
                 added.append(row)
+            if verified and row.verified_at is None:
+                email_domain_verified_mark(email_domain=row, method=EmailDomain.Method.OPERATOR, actor=actor)
         if added:
             audit_record(
                 actor=actor, action="tenant.email_domains_add", tenant=tenant,
-                data={"email_domains": [row.domain for row in added]},
+                data={"email_domains": [row.domain for row in added], "verified": verified},
             )
     return added
 
 
 def tenant_email_domain_remove(*, tenant: Tenant, domain: str, actor: Actor) -> None:
     with transaction.atomic():
-        deleted, _ = EmailDomain.objects.filter(tenant=tenant, domain__iexact=domain.strip()).delete()
+        deleted, _ = EmailDomain.objects.filter(tenant=tenant, domain=domain.strip().lower()).delete()
         if deleted:
             audit_record(actor=actor, action="tenant.email_domain_remove", tenant=tenant, data={"email_domain": domain})
 

@@ -165,15 +165,34 @@ def worker_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_sink) -> Iterator[subprocess.Popen]:
+def dns_server() -> Iterator:
+    """A real DNS server on 127.0.0.1 (UDP) that the test process and the Celery worker resolve through."""
+    from tests.dns_server import LocalDnsServer
+
+    server = LocalDnsServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_dns(dns_server, settings):
+    """This process's email domain checks ask the session's DNS server (tests.dns_server.LocalDnsServer)."""
+    settings.PORTICO_DNS_RESOLVERS = dns_server.address
+    return dns_server
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_sink,
+                  dns_server) -> Iterator[subprocess.Popen]:
     """A real Celery worker process on the real Redis broker, consuming this run's own queue; it
-    sends e-mail to the session's SMTP sink."""
+    sends e-mail to the session's SMTP sink and resolves DNS through the session's DNS server."""
     from django.conf import settings
 
     from portal.celery import app
 
     with django_db_blocker.unblock():
-        env = worker_env(EMAIL_URL=smtp_sink.url, **getattr(celery_worker, "extra_env", {}))
+        env = worker_env(EMAIL_URL=smtp_sink.url, PORTICO_DNS_RESOLVERS=dns_server.address,
+                         **getattr(celery_worker, "extra_env", {}))
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(

@@ -363,6 +363,20 @@ def test_an_email_outside_the_tenants_domains_is_rejected_by_default(acme, acme_
     _assert_rejected(client, _post(client, xml), "email_domain", _acme_users())
 
 
+def test_an_email_of_a_domain_still_waiting_for_verification_is_refused_until_verified(acme, acme_idp):
+    from tenants.services import email_domain_verified_mark, tenant_email_domains_add
+
+    (claim,) = tenant_email_domains_add(tenant=acme, domains=["acme-pending.example"], actor="test")
+    client = client_for("acme.localhost")
+    xml, _ = _response_for(client, acme_idp, email="pat@acme-pending.example")
+    attempt = _assert_rejected(client, _post(client, xml), "email_domain_unverified", _acme_users())
+    assert "not verified yet" in attempt.message and "Verify now" in attempt.message
+    email_domain_verified_mark(email_domain=claim, method="support", actor="test")
+    client = client_for("acme.localhost")
+    xml, _ = _response_for(client, acme_idp, email="pat@acme-pending.example")
+    assert _post(client, xml).status_code == 302
+
+
 def test_the_email_domain_restriction_can_be_turned_off_per_tenant(acme, acme_idp):
     _idp_options(acme, restrict_email_domains=False)
     client = client_for("acme.localhost")

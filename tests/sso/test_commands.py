@@ -37,6 +37,8 @@ def test_metadata_file_configures_and_prints_the_values_for_entra_for_every_host
     assert idp.allow_idp_initiated is True
     assert set(EmailDomain.objects.filter(tenant=acme).values_list("domain", flat=True)) == {
         "acme.example", "acme-group.example"}
+    # The operator vouches for the domains given on the command line: verified at once.
+    assert EmailDomain.objects.get(domain="acme-group.example").verified_method == "operator"
     out = capsys.readouterr().out
     assert "Configured single sign-on for acme" in out and test_idp.entity_id in out
     for host in ("acme.localhost", "acme-staging.localhost"):
@@ -148,7 +150,7 @@ def test_a_loopback_metadata_url_is_refused(acme, settings):
 def test_an_email_domain_of_another_tenant_is_refused(acme, globex, test_idp, tmp_path):
     _refused(acme, "acme", "--metadata-file", write(tmp_path, "fm.xml", test_idp.metadata_xml()),
              "--email-domain", "acme-new.example", "--email-domain", "globex.example",
-             match="--email-domain: Email domain globex.example already signs in through tenant globex")
+             match="--email-domain: Email domain globex.example already signs in through another organisation on Portico")
 
 
 def test_a_bad_display_name_is_refused_before_anything_is_saved(acme, test_idp, tmp_path):
@@ -168,3 +170,15 @@ def test_command_exits_non_zero_with_the_message_on_stderr(acme, tmp_path):
     )
     assert result.returncode != 0
     assert "This file is not SAML metadata" in result.stderr and "Nothing was changed" in result.stderr
+
+
+def test_sso_configure_verifies_an_email_domain_another_tenant_only_claimed(acme, globex, test_idp, tmp_path):
+    from tenants.models import AuditEvent
+    from tenants.services import tenant_email_domains_add
+
+    (claim,) = tenant_email_domains_add(tenant=globex, domains=["acme-cli.example"], actor="test")
+    call_command("sso_configure", "acme", "--metadata-file", write(tmp_path, "fm.xml", test_idp.metadata_xml()),
+                 "--email-domain", "acme-cli.example")
+    assert EmailDomain.objects.get(domain="acme-cli.example").tenant == acme
+    assert not EmailDomain.objects.filter(pk=claim.pk).exists()
+    assert AuditEvent.objects.filter(tenant=globex, action="tenant.email_domain_claim_remove", actor="cli").exists()

@@ -131,7 +131,7 @@ def test_metadata_whose_certificates_have_all_expired_is_refused(acme, configure
 
 def test_an_email_domain_owned_by_another_tenant_is_refused_and_nothing_is_saved(acme, globex, test_idp):
     before = configuration_state(acme)
-    with pytest.raises(SsoConfigError, match="Email domain globex.example already signs in through tenant globex"):
+    with pytest.raises(SsoConfigError, match="Email domain globex.example already signs in through another organisation on Portico"):
         idp_configure_from_metadata(tenant=acme, document=test_idp.metadata_xml(), actor="test",
                                     email_domains=["new-acme.example", "GLOBEX.example"])
     assert configuration_state(acme) == before
@@ -403,7 +403,7 @@ def test_admin_tenant_page_refuses_an_email_domain_of_another_tenant(acme, globe
     response = support_client.post(f"/admin/tenants/tenant/{acme.pk}/change/",
                                     {**data, f"email_domains-{new}-domain": "GLOBEX.example"})
     assert response.status_code == 200
-    assert "Email domain globex.example already signs in through tenant globex" in response.content.decode()
+    assert "Email domain globex.example already signs in through another organisation on Portico" in response.content.decode()
     assert configuration_state(acme) == before
     response = support_client.post(f"/admin/tenants/tenant/{acme.pk}/change/",
                                    {**data, f"email_domains-{new}-domain": "acme-admin.example"})

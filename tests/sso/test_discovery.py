@@ -76,6 +76,22 @@ def test_central_host_explains_an_unknown_domain_and_offers_no_button(db, public
     assert "No organisation signs in with addresses at unknown-company.example." in response.content.decode()
 
 
+def test_a_domain_waiting_for_verification_routes_nobody_until_verified(acme, globex, public_client, acme_client):
+    from tenants.services import email_domain_verified_mark, tenant_email_domains_add
+
+    squat = tenant_email_domains_add(tenant=globex, domains=["initech.example"], actor="test")[0]
+    (claim,) = tenant_email_domains_add(tenant=acme, domains=["initech.example"], actor="test")
+    for client in (public_client, acme_client):
+        response = continue_with(client, "bo@initech.example")
+        assert button(response) is None
+        assert "No organisation signs in with addresses at initech.example." in response.content.decode()
+    email_domain_verified_mark(email_domain=claim, method="support", actor="test")
+    href, _label = button(continue_with(public_client, "bo@initech.example"))
+    assert href.startswith(sp_endpoints(host="acme.localhost").base_url + "/sso/login/")
+    assert button(continue_with(acme_client, "bo@initech.example")) is not None
+    assert not type(squat).objects.filter(pk=squat.pk).exists()  # globex's claim went with the verification
+
+
 def test_central_host_explains_a_tenant_whose_sso_is_not_set_up(acme, public_client):
     IdentityProvider.objects.filter(tenant=acme).delete()
     response = continue_with(public_client, "bo@acme.example")

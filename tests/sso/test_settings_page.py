@@ -346,8 +346,68 @@ def test_an_email_domain_of_another_tenant_is_refused_next_to_the_field(acme, gl
     before = configuration_state(acme)
     response = admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": "globex.example"})
     assert response.status_code == 200
-    assert ("Email domain globex.example already signs in through tenant globex"
+    assert ("Email domain globex.example already signs in through another organisation on Portico"
             in field_errors(response.content.decode(), "domain-domain"))
+    assert configuration_state(acme) == before
+
+
+def _section_messages(client: Client) -> str:
+    page = client.get(SETTINGS).content.decode()
+    section = page[page.index('id="domains"'):page.index('id="options"')]
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section)))
+
+
+def test_an_added_domain_waits_for_verification_and_shows_its_txt_record_with_copy_buttons(acme, admin_client):
+    response = admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": "acme-new.example"})
+    assert response.status_code == 302
+    row = EmailDomain.objects.get(tenant=acme, domain="acme-new.example")
+    assert row.verified_at is None
+    page = admin_client.get(SETTINGS).content.decode()
+    assert "waiting for verification" in page
+    index = page.index("@acme-new.example")
+    assert input_value(page[index:], "txt-name-acme-new.example") == "_portico.acme-new.example"
+    assert input_value(page[index:], "txt-value-acme-new.example") == f"portico-verification={row.verification_token}"
+    assert 'data-copy="txt-name-acme-new.example"' in page and 'data-copy="txt-value-acme-new.example"' in page
+    assert "Verify now" in page
+    assert "Publish the DNS TXT record shown below" in page
+
+
+def test_verify_now_checks_dns_and_verifies_the_domain(acme, admin_client, client_admin, local_dns):
+    admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": "acme-dns.example"})
+    row = EmailDomain.objects.get(tenant=acme, domain="acme-dns.example")
+    local_dns.txt_set("_portico.acme-dns.example", f"portico-verification={row.verification_token}")
+    response = admin_client.post(SETTINGS, {"action": "domain_verify", "domain": "acme-dns.example"})
+    assert response.status_code == 302 and response["Location"].endswith("#domains")
+    assert "Verified acme-dns.example" in _section_messages(admin_client)
+    row.refresh_from_db()
+    assert row.verified_method == "dns"
+    assert AuditEvent.objects.filter(tenant=acme, action="tenant.email_domain_verify",
+                                     actor=f"user:{client_admin.email}").exists()
+
+
+def test_verify_now_without_the_record_says_what_is_missing_with_a_reference(acme, admin_client, local_dns):
+    admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": "acme-nodns.example"})
+    admin_client.post(SETTINGS, {"action": "domain_verify", "domain": "acme-nodns.example"})
+    text = _section_messages(admin_client)
+    assert "No TXT record found at _portico.acme-nodns.example yet" in text
+    assert "reference DOMAIN-DNS-NOT-FOUND" in text
+    assert EmailDomain.objects.get(domain="acme-nodns.example").verified_at is None
+
+
+def test_verify_now_for_a_domain_that_is_not_the_tenants_checks_nothing(acme, globex, admin_client, local_dns):
+    admin_client.post(SETTINGS, {"action": "domain_verify", "domain": "globex.example"})
+    assert "globex.example is not one of your email domains. (reference DOMAIN-NOT-YOURS)" in _section_messages(admin_client)
+    assert local_dns.queried("_portico.globex.example") == 0
+
+
+@pytest.mark.parametrize(("domain", "reference"), [("gmail.com", "DOMAIN-WEBMAIL"), ("localhost.localhost", "DOMAIN-PORTICO"),
+                                                   ("eu.globex.example", "DOMAIN-PARENT-TAKEN"), ("nodot", "DOMAIN-INVALID")])
+def test_a_domain_no_tenant_may_claim_is_refused_next_to_the_field_with_its_reference(acme, globex, admin_client,
+                                                                                    domain, reference):
+    before = configuration_state(acme)
+    response = admin_client.post(SETTINGS, {"action": "domain_add", "domain-domain": domain})
+    assert response.status_code == 200
+    assert f"(reference {reference})" in field_errors(response.content.decode(), "domain-domain")
     assert configuration_state(acme) == before
 
 

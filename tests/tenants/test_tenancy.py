@@ -86,7 +86,7 @@ def test_tenant_create_rejects_an_invalid_host(db, host):
 
 
 def test_tenant_create_rejects_an_email_domain_of_another_tenant(acme):
-    with pytest.raises(CommandError, match="acme.example already signs in through tenant acme"):
+    with pytest.raises(CommandError, match="acme.example already signs in through another organisation on Portico"):
         call_command("tenant_create", "copycat", "--name", "Copycat", "--email-domain", "ACME.example")
     assert not Tenant.objects.filter(slug="copycat").exists()
 

@@ -64,7 +64,7 @@ class Command(BaseCommand):
         domain = result.membership.user.username.rsplit("@", 1)[-1]
         if domain not in [d.lower() for d in email_domains_of(tenant=tenant)]:
             self.stderr.write(self.style.WARNING(
-                f"Note: {domain} is not one of {tenant.slug}'s email domains, so discovery won't route this "
+                f"Note: {domain} is not one of {tenant.slug}'s verified email domains, so discovery won't route this "
                 "address to the tenant."))
         where = ", ".join(p.name for p in props) or ("every property" if level in (
             AccessLevel.CLIENT_ADMINISTRATOR, AccessLevel.SUPPORT) else "no property")

@@ -40,7 +40,8 @@ class Command(BaseCommand):
         initiated.add_argument("--disallow-idp-initiated", action="store_const", const=False,
                                dest="allow_idp_initiated", help="Refuse unsolicited responses (the default)")
         parser.add_argument("--email-domain", metavar="DOMAIN", action="append", default=[], dest="email_domains",
-                            help="An email domain that signs in through this IdP; repeat for several")
+                            help="An email domain that signs in through this IdP, marked verified (an operator vouches "
+                                 "for it); repeat for several")
         parser.add_argument("--display-name", metavar="NAME", help='Button label: "Log In with NAME"')
 
     def handle(self, *args: object, slug: str, metadata_file: str | None, metadata_url: str | None,
@@ -71,16 +72,19 @@ class Command(BaseCommand):
                     document = _read(metadata_file, limit=DEFAULT_MAX_BYTES, what="metadata file")
                     idp = idp_configure_from_metadata(tenant=tenant, document=document, actor="cli",
                                                       allow_idp_initiated=allow_idp_initiated,
-                                                      email_domains=email_domains)
+                                                      email_domains=email_domains,
+                                                      email_domains_verified=True)
                 elif metadata_url:
                     idp = idp_configure_from_url(tenant=tenant, url=metadata_url.strip(), actor="cli",
-                                                 allow_idp_initiated=allow_idp_initiated, email_domains=email_domains)
+                                                 allow_idp_initiated=allow_idp_initiated, email_domains=email_domains,
+                                                 email_domains_verified=True)
                 else:
                     certificates = [_read(path, limit=MAX_CERTIFICATE_FILE_BYTES, what="certificate file")
                                     for path in certificate_files]
                     idp = idp_configure_manual(tenant=tenant, sso_url=sso_url or "", entity_id=idp_entity_id or "",
                                                certificates=certificates, actor="cli", display_name=display_name,
-                                               allow_idp_initiated=allow_idp_initiated, email_domains=email_domains)
+                                               allow_idp_initiated=allow_idp_initiated, email_domains=email_domains,
+                                               email_domains_verified=True)
                 if display_name and idp.display_name != display_name:
                     idp = idp_options_update(idp=idp, actor="cli", display_name=display_name)
         except SsoConfigError as exc:
@@ -104,7 +108,8 @@ def _read(path: str, *, limit: int, what: str) -> bytes:
 
 
 def _summary(tenant: Tenant, idp: IdentityProvider) -> str:
-    domains = ", ".join(tenant.email_domains.order_by("domain").values_list("domain", flat=True))
+    domains = ", ".join(row.domain + ("" if row.is_verified else " (pending verification)")
+                        for row in tenant.email_domains.order_by("domain"))
     lines = [
         f"  identity provider: {idp.entity_id}",
         f"  button:            Log In with {idp.display_name}",

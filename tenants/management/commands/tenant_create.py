@@ -17,7 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("--name", required=True)
         parser.add_argument("--host", action="append", default=[], dest="hosts")
-        parser.add_argument("--email-domain", action="append", default=[], dest="email_domains")
+        parser.add_argument("--email-domain", action="append", default=[], dest="email_domains",
+                            help="an email domain of the tenant, marked verified (an operator vouches for it)")
         parser.add_argument("--count", type=int, default=None,
                             help="create this many tenants SLUG-1 … SLUG-N named 'NAME 1' …, each on its "
                                  "default host, with progress; each one is all or nothing")

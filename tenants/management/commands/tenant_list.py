@@ -16,5 +16,5 @@ class Command(BaseCommand):
         self.stdout.write(f"{'SLUG':<20} {'STATUS':<10} {'NAME':<30} HOSTS / EMAIL DOMAINS")
         for tenant in rows:
             hosts = ",".join(d.domain for d in tenant.domains.all())
-            domains = ",".join(d.domain for d in tenant.email_domains.all()) or "-"
+            domains = ",".join(d.domain + ("" if d.is_verified else "(pending)") for d in tenant.email_domains.all()) or "-"
             self.stdout.write(f"{tenant.slug:<20} {tenant.status:<10} {tenant.name[:30]:<30} {hosts} / {domains}")
