@@ -100,7 +100,7 @@ class Stack:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                status, _, _ = request("GET", self.tenants[0]["host"], self.port, "/static/portico/favicon.svg")
+                status, _, _, _ = request("GET", self.tenants[0]["host"], self.port, "/static/portico/favicon.svg")
                 if status == 200:
                     return self
             except OSError:
@@ -159,7 +159,9 @@ RETURNING_USERS = 20
 # --- a minimal browser over http.client (cheap, so the generator is not the bottleneck) ----------
 
 def request(method: str, host: str, port: int, path: str, *, body: dict | None = None,
-            cookies: dict | None = None, conn: http.client.HTTPConnection | None = None) -> tuple[int, dict, bytes]:
+            cookies: dict | None = None, conn: http.client.HTTPConnection | None = None,
+            ) -> tuple[int, dict[str, str], dict[str, str], bytes]:
+    """One request: its status, headers (lower-case names), the cookies it set, and its body."""
     own = conn is None
     conn = conn or http.client.HTTPConnection(HOST, port, timeout=30)
     headers = {"Host": f"{host}:{port}"}
@@ -172,16 +174,17 @@ def request(method: str, host: str, port: int, path: str, *, body: dict | None =
     conn.request(method, path, body=data, headers=headers)
     response = conn.getresponse()
     payload = response.read()
-    got = {}
+    headers_got: dict[str, str] = {}
+    cookies_got: dict[str, str] = {}
     for name, value in response.getheaders():
         if name.lower() == "set-cookie":
             key, _, rest = value.partition("=")
-            got.setdefault("cookies", {})[key.strip()] = rest.split(";", 1)[0]
+            cookies_got[key.strip()] = rest.split(";", 1)[0]
         else:
-            got[name.lower()] = value
+            headers_got[name.lower()] = value
     if own:
         conn.close()
-    return response.status, got, payload
+    return response.status, headers_got, cookies_got, payload
 
 
 BOUNCE_FIELD = re.compile(rb'name="(SAMLResponse|RelayState|portico_bounce)" value="([^"]*)"')
@@ -206,7 +209,7 @@ def sign_in(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
     """The IdP's cross-site POST (no cookies), then the bounce page's same-site POST (cookies)."""
     host = item.tenant["host"]
     start = time.perf_counter()
-    status, _, page = request("POST", host, port, "/sso/acs/", conn=conn,
+    status, _, _, page = request("POST", host, port, "/sso/acs/", conn=conn,
                               body={"SAMLResponse": item.b64, "RelayState": item.relay_state})
     if status != 200:
         item.outcome = f"bounce {status}"
@@ -216,9 +219,9 @@ def sign_in(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
     if fields.get("portico_bounce") != "1":
         item.outcome = "no bounce form"
         return
-    status, headers, _ = request("POST", host, port, "/sso/acs/", body=fields, cookies=item.cookies, conn=conn)
+    status, _, set_cookies, _ = request("POST", host, port, "/sso/acs/", body=fields, cookies=item.cookies, conn=conn)
     item.seconds = time.perf_counter() - start
-    item.session = headers.get("cookies", {}).get("sessionid", "")
+    item.session = set_cookies.get("sessionid", "")
     item.outcome = "ok" if status == 302 and item.session else f"acs {status}"
 
 
@@ -272,13 +275,13 @@ def mint(stack: Stack, count: int) -> list[SignIn]:
             cookies: dict = {}
             request_id = None
             if flow == "sp":
-                status, headers, _ = request("GET", tenant["host"], stack.port, "/sso/login/?next=/")
+                status, headers, set_cookies, _ = request("GET", tenant["host"], stack.port, "/sso/login/?next=/")
                 location = headers.get("location", "")
                 if status != 302 or "SAMLRequest" not in location:
                     raise RuntimeError(f"/sso/login/ answered {status}")
                 params = parse_qs(urlsplit(location).query)
                 request_id = tenant["idp"].parse_authn_request(params["SAMLRequest"][0], None).id
-                cookies = headers.get("cookies", {})
+                cookies = set_cookies
             xml = tenant["idp"].build_response(acs_url=endpoints.acs_url, audience=endpoints.entity_id, email=email,
                                                in_response_to=request_id, sign_assertion=True,
                                                sign_response=signing == "both")
@@ -306,6 +309,8 @@ def in_process_rates(stack: Stack, items: list[SignIn], sample: int) -> dict[str
     prepared = []
     for item in chosen:
         idp_row = idp_for_tenant(tenant=item.tenant["tenant"])
+        if idp_row is None:
+            raise RuntimeError(f"{item.tenant['host']} has no IdP configured; run the bench's set-up again.")
         endpoints = sp_endpoints(host=item.tenant["host"])
         prepared.append((item, endpoints, saml_config_for(idp=idp_row, endpoints=endpoints)))
     start = time.perf_counter()
@@ -348,14 +353,14 @@ def main(argv: list[str] | None = None) -> dict:
         lost = 0
         for item in items:
             if item.outcome == "ok":
-                status, _, body = request("GET", item.tenant["host"], stack.port, "/api/me",
+                status, _, _, body = request("GET", item.tenant["host"], stack.port, "/api/me",
                                           cookies={"sessionid": item.session})
                 if status != 200 or item.email.encode() not in body:
                     lost += 1
         statics = [SignIn("static", stack.tenants[0], "", "", "") for _ in range(len(items) * 2)]
 
         def fetch_static(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
-            status, _, _ = request("GET", item.tenant["host"], port, "/static/portico/favicon.svg", conn=conn)
+            status, _, _, _ = request("GET", item.tenant["host"], port, "/static/portico/favicon.svg", conn=conn)
             item.outcome = "ok" if status == 200 else f"static {status}"
 
         static_wall = run_concurrently(statics, fetch_static, opts.clients, stack.port)
@@ -364,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict:
         trivials = [SignIn("trivial", stack.tenants[0], "", "", "") for _ in range(len(items) * 2)]
 
         def fetch_trivial(item: SignIn, port: int, conn: http.client.HTTPConnection) -> None:
-            status, _, _ = request("GET", item.tenant["host"], port, "/api/me", conn=conn)
+            status, _, _, _ = request("GET", item.tenant["host"], port, "/api/me", conn=conn)
             item.outcome = "ok" if status in (401, 403) else f"trivial {status}"
 
         trivial_wall = run_concurrently(trivials, fetch_trivial, opts.clients, stack.port)

@@ -71,6 +71,7 @@ def _routing(hosts: list[str], samples: int) -> dict[str, dict[str, float]]:
     from bench.roundtrips import round_trips
     from tenants.middleware import CachedTenantMiddleware
     from tenants.routing import routing_invalidate
+    from tenants.types import tenant_connection
 
     factory = RequestFactory()
 
@@ -112,7 +113,7 @@ def _routing(hosts: list[str], samples: int) -> dict[str, dict[str, float]]:
     same = spread[0]
     one(cached, same)
     results["Portico, cached host, same schema"] = run("same", cached, lambda i: same)
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     return results
 
 
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     from django.db import connections
 
     from tenants.services import tenant_create
+    from tenants.types import tenant_connection
 
     load_before = _load()
     print(f"bench.tenants: {count} tenants in database {name}; {load_before}", flush=True)
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         start = time.perf_counter()
         call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
         noop_baseline = time.perf_counter() - start
-        connections["default"].set_schema_to_public()
+        tenant_connection().set_schema_to_public()
 
         hosts = [f"t-{n}.localhost" for n in range(1, count + 1)]
         routing = _routing(hosts, opts.routing_samples)

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from outbox.models import OutboundEmail
 from outbox.services import ResendRefused, emails_queue_again, outbound_email_resend
 from tenants.admin import TenantFilter
+from tenants.types import signed_in_user
 
 
 class SentFilter(admin.SimpleListFilter):
@@ -60,7 +61,7 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     def resend_selected(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
         for row in queryset:
             try:
-                outbound_email_resend(outbound_email_id=row.pk, actor=request.user)
+                outbound_email_resend(outbound_email_id=row.pk, actor=signed_in_user(request))
             except ResendRefused as exc:
                 messages.warning(request, f"“{row.subject}” not sent again: {exc}")
             else:

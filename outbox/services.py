@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from outbox.models import OutboundEmail
 from tenants.models import Tenant
+from tenants.types import Actor
 
 logger = logging.getLogger("portico.email")
 
@@ -42,7 +43,7 @@ REDACTED_BODY = "[Removed after sending: this e-mail carried a one-time sign-in 
 
 def _render_subject(template: str, context: dict) -> str:
     try:
-        subject = render_to_string(f"emails/{template}.subject.txt", context)
+        subject: str = render_to_string(f"emails/{template}.subject.txt", context)
     except TemplateDoesNotExist:
         subject = str(context.get("subject") or "")
     subject = " ".join(subject.split())  # a header must be one line
@@ -172,7 +173,7 @@ class ResendRefused(ValueError):
     """This e-mail cannot be sent again (its one-time content was removed after sending)."""
 
 
-def outbound_email_resend(*, outbound_email_id: int, actor: object) -> OutboundEmail:
+def outbound_email_resend(*, outbound_email_id: int, actor: Actor) -> OutboundEmail:
     """Send an e-mail of the outbox again, as a new outbox row (the original stays the record of
     the first sending). Idempotent: while an earlier resend of it is still unsent, that one is
     returned and nothing new is written. Audited in the same transaction."""

@@ -6,6 +6,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
+from tenants.types import signed_in_user
+
 
 @dataclass(frozen=True)
 class NavLink:
@@ -29,7 +31,7 @@ def _nav_links(request: HttpRequest) -> list[NavLink]:
     from provisioning.models import AccessLevel
     from provisioning.selectors import access_level_of
 
-    level = access_level_of(user=request.user)
+    level = access_level_of(user=signed_in_user(request))
     if not level:
         return []
     match = getattr(request, "resolver_match", None)
@@ -45,12 +47,13 @@ def _nav_links(request: HttpRequest) -> list[NavLink]:
 
 def portal(request: HttpRequest) -> dict:
     tenant = getattr(request, "tenant", None)
-    is_tenant = tenant is not None and tenant.schema_name != "public"
+    if tenant is not None and tenant.schema_name == "public":
+        tenant = None
     user = getattr(request, "user", None)
-    signed_in = is_tenant and user is not None and user.is_authenticated
+    signed_in = tenant is not None and user is not None and user.is_authenticated
     return {
-        "current_tenant": tenant if is_tenant else None,
-        "brand_colour": (tenant.brand_colour if is_tenant and tenant.brand_colour else "#0b5cab"),
+        "current_tenant": tenant,
+        "brand_colour": (tenant.brand_colour if tenant is not None and tenant.brand_colour else "#0b5cab"),
         # Read only by pages that show the navigation (one query, on first use).
         "nav_links": SimpleLazyObject(lambda: _nav_links(request)) if signed_in else [],
     }

@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -32,6 +34,13 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 logger = logging.getLogger("portico.ratelimit")
 
 # URL name -> (scope, which methods count). GET of a set-up link uses its token, so it counts.
+class LimitedRequest(HttpRequest):
+    """What RateLimitMiddleware marks on a request it let through a limited URL."""
+
+    portico_ratelimit_scope: str
+    portico_keep_response_body: Callable[[], bool]  # only on the ACS (sso.views reads it)
+
+
 LIMITED_URLS: dict[str, tuple[str, frozenset[str]]] = {
     "login": ("discovery", frozenset({"POST"})),
     "central_login": ("discovery", frozenset({"POST"})),
@@ -79,7 +88,7 @@ def _keys(request: HttpRequest, scope: str) -> list[tuple[RateLimitItem, tuple[s
     limits = settings.PORTICO_RATELIMITS.get(scope, {})
     tenant = getattr(request, "tenant", None)
     tenant_key = getattr(tenant, "schema_name", "-")
-    keys = []
+    keys: list[tuple[RateLimitItem, tuple[str, ...]]] = []
     if limits.get("ip"):
         keys.append((_item(limits["ip"]), (scope, "ip", tenant_key, client_ip(request))))
     if limits.get("tenant"):
@@ -122,7 +131,7 @@ def _acs_body_budget_left(request: HttpRequest) -> bool:
     item = _item(f"{settings.PORTICO_ACS_REFUSED_BODY_BUDGET}/hour")
     try:
         return _limiter(settings.PORTICO_RATELIMIT_REDIS_URL).hit(
-            item, ACS_BODY_BUDGET_SCOPE, getattr(request.tenant, "schema_name", "-"), client_ip(request))
+            item, ACS_BODY_BUDGET_SCOPE, getattr(getattr(request, "tenant", None), "schema_name", "-"), client_ip(request))
     except Exception as exc:
         _fail_open("the refused-body budget", exc)
         return False  # when unsure, keep the database small rather than the diagnostics complete
@@ -165,14 +174,16 @@ class RateLimitMiddleware:
         if not settings.PORTICO_RATELIMIT_ENABLED:
             return None
         match = request.resolver_match
-        scope, methods = LIMITED_URLS.get(match.url_name if match else "", (None, frozenset()))
-        if scope is None or request.method not in methods:
+        limited = LIMITED_URLS.get(match.url_name or "") if match else None
+        if limited is None or request.method not in limited[1]:
             return None
+        scope = limited[0]
         verdict = limit_check(request, scope)
         if not verdict.allowed:
             return too_many_response(request, scope, verdict.retry_after)
-        request.portico_ratelimit_scope = scope
+        marked = cast(LimitedRequest, request)
+        marked.portico_ratelimit_scope = scope
         if scope == "acs":
             # Read by the ACS when it logs a refusal: beyond the budget, without the posted body.
-            request.portico_keep_response_body = lambda: _acs_body_budget_left(request)
+            marked.portico_keep_response_body = lambda: _acs_body_budget_left(request)
         return None

@@ -26,8 +26,10 @@ class _AccessFields(forms.Form):
 
     def __init__(self, *args, levels: Sequence[AccessLevel], properties: QuerySet[Property], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["access_level"].choices = [(level.value, level.label) for level in levels]
-        self.fields["properties"].queryset = properties
+        access_level, granted = self.fields["access_level"], self.fields["properties"]
+        assert isinstance(access_level, forms.ChoiceField) and isinstance(granted, forms.ModelMultipleChoiceField)
+        access_level.choices = [(level.value, level.label) for level in levels]
+        granted.queryset = properties
 
     def add_service_error(self, error: ProvisioningError) -> None:
         """Put each of the service's problems next to its field (or above the form), beside the

@@ -35,7 +35,7 @@ class AccessLevel(models.TextChoices):
 
     @classmethod
     def rank(cls, value: str | None) -> int:
-        order = [cls.TECHNICIAN, cls.PROPERTY_MANAGER, cls.CLIENT_ADMINISTRATOR, cls.SUPPORT]
+        order: list[str] = [cls.TECHNICIAN, cls.PROPERTY_MANAGER, cls.CLIENT_ADMINISTRATOR, cls.SUPPORT]
         return order.index(value) + 1 if value in order else 0
 
     @classmethod

@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django_tenants.utils import schema_context
 
 from provisioning.models import AccessLevel, Membership, Property
+from provisioning.types import WaitingMember
 from support.models import NewUserRequest
 from tenants.audit import audit_action_phrase
 from tenants.models import AuditEvent, Tenant
@@ -27,7 +28,7 @@ TENANT_GRANTABLE_LEVELS: tuple[AccessLevel, ...] = (
 )
 
 
-def membership_state(*, user: AbstractBaseUser) -> str:
+def membership_state(*, user: User) -> str:
     """`active`, `waiting_room` or `disabled` for a signed-in tenant user."""
     if not user.is_active:
         return Membership.State.DISABLED
@@ -35,13 +36,13 @@ def membership_state(*, user: AbstractBaseUser) -> str:
     return state or Membership.State.WAITING_ROOM
 
 
-def membership_of(*, user: AbstractBaseUser) -> Membership | None:
+def membership_of(*, user: User) -> Membership | None:
     if not getattr(user, "is_authenticated", False):
         return None
     return Membership.objects.filter(user=user).prefetch_related("properties").first()
 
 
-def access_level_of(*, user: AbstractBaseUser) -> str:
+def access_level_of(*, user: User) -> str:
     """The access level a user holds now: empty unless their membership is active."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return ""
@@ -54,7 +55,7 @@ def level_sees_all_properties(level: str | None) -> bool:
     return AccessLevel.rank(level) >= AccessLevel.rank(AccessLevel.CLIENT_ADMINISTRATOR)
 
 
-def properties_visible_to(*, user: AbstractBaseUser) -> QuerySet[Property]:
+def properties_visible_to(*, user: User) -> QuerySet[Property]:
     level = access_level_of(user=user)
     if not level:
         return Property.objects.none()
@@ -63,22 +64,22 @@ def properties_visible_to(*, user: AbstractBaseUser) -> QuerySet[Property]:
     return Property.objects.filter(members__user=user).distinct()
 
 
-def access_levels_grantable_by(*, user: AbstractBaseUser) -> list[AccessLevel]:
+def access_levels_grantable_by(*, user: User) -> list[AccessLevel]:
     """A user may grant access levels up to their own, and never Support."""
     rank = AccessLevel.rank(access_level_of(user=user))
     return [level for level in TENANT_GRANTABLE_LEVELS if AccessLevel.rank(level) <= rank]
 
 
-def member_can_request_users(*, user: AbstractBaseUser) -> bool:
+def member_can_request_users(*, user: User) -> bool:
     """Property Managers and Client Administrators fill the New User form."""
     return AccessLevel.rank(access_level_of(user=user)) >= AccessLevel.rank(AccessLevel.PROPERTY_MANAGER)
 
 
-def member_can_manage_team(*, user: AbstractBaseUser) -> bool:
+def member_can_manage_team(*, user: User) -> bool:
     return AccessLevel.rank(access_level_of(user=user)) >= AccessLevel.rank(AccessLevel.CLIENT_ADMINISTRATOR)
 
 
-def property_manageable_by(*, user: AbstractBaseUser, code: str) -> Property | None:
+def property_manageable_by(*, user: User, code: str) -> Property | None:
     """The property whose Manage page this user may open, or None."""
     if not member_can_request_users(user=user):
         return None
@@ -185,11 +186,11 @@ def tenant_sign_on_url(*, tenant: Tenant) -> str:
 ACCESS_ASK_INTERVAL = timedelta(hours=1)
 
 
-def waiting_room_members(*, viewer: AbstractBaseUser) -> list[Membership]:
+def waiting_room_members(*, viewer: User) -> list[WaitingMember]:
     """The people waiting for access, oldest first, for a Property Manager or Client Administrator
     (Waiting Room people hold no property yet, so every property manager of the tenant sees them all).
 
-    Each carries `pending_request` (the New User request support is deciding for them, or None).
+    Each comes with the New User request support is deciding for them, or None.
     """
     if not member_can_request_users(user=viewer):
         return []
@@ -205,9 +206,7 @@ def waiting_room_members(*, viewer: AbstractBaseUser) -> list[Membership]:
         for row in NewUserRequest.objects.filter(tenant=tenant, status=NewUserRequest.Status.PENDING):
             if row.email.lower() in emails:
                 pending[row.email.lower()] = row
-    for m in rows:
-        m.pending_request = pending.get(m.user.email.lower())
-    return rows
+    return [WaitingMember(membership=m, pending_request=pending.get(m.user.email.lower())) for m in rows]
 
 
 def waiting_member_get(*, membership_id: int) -> Membership | None:

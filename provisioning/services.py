@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -43,7 +43,7 @@ from tenants.types import Actor
 T = TypeVar("T")
 
 
-def _collect(problems: list[ProvisioningError], check: Callable[[], T]) -> T | None:
+def problems_collect(problems: list[ProvisioningError], check: Callable[[], T]) -> T | None:
     """Run one check; a problem is kept for reporting with the others instead of stopping here."""
     try:
         return check()
@@ -95,13 +95,13 @@ def email_validate_for_tenant(*, tenant: Tenant, email: str) -> str:
     return email
 
 
-def _user_for_email(email: str, *, lock: bool = False) -> AbstractBaseUser | None:
+def _user_for_email(email: str, *, lock: bool = False) -> User | None:
     # Exact: addresses are stored canonical (tenants.addresses); iexact would fold look-alikes (UPPER("ı") = "I").
     rows = get_user_model().objects.filter(Q(username=email) | Q(email=email)).order_by("pk")
     return (rows.select_for_update() if lock else rows).first()
 
 
-def _user_create(*, email: str, first_name: str, last_name: str) -> AbstractBaseUser:
+def _user_create(*, email: str, first_name: str, last_name: str) -> User:
     # Tenant users only ever sign in through their organisation's IdP.
     user = get_user_model()(username=email, email=email, first_name=(first_name or "").strip()[:150],
                 last_name=(last_name or "").strip()[:150])
@@ -110,7 +110,7 @@ def _user_create(*, email: str, first_name: str, last_name: str) -> AbstractBase
     return user
 
 
-def _user_names_fill(user: AbstractBaseUser, *, first_name: str, last_name: str) -> None:
+def _user_names_fill(user: User, *, first_name: str, last_name: str) -> None:
     """Fill in names the user does not have yet; names someone typed in are not overwritten."""
     updates = {}
     if first_name.strip() and not user.first_name:
@@ -125,7 +125,7 @@ def _user_names_fill(user: AbstractBaseUser, *, first_name: str, last_name: str)
 
 def _member_lock_or_create(
     *, email: str, first_name: str, last_name: str, origin: str
-) -> tuple[AbstractBaseUser, bool, Membership, bool]:
+) -> tuple[User, bool, Membership, bool]:
     """The user with this e-mail and their membership, both locked; either is created if missing.
 
     A new user gets these names and an existing one only the names they lack; a new membership
@@ -156,7 +156,7 @@ def user_provision_from_assertion(
     access_level: str | None = None,
     idp_entity_id: str = "",
     idp_object_id: str = "",
-) -> AbstractBaseUser:
+) -> User:
     """The tenant user a verified SSO assertion stands for (called by the SAML backend).
 
     Matching (see provisioning.models for the binding):
@@ -234,7 +234,7 @@ def member_match_for_sign_in(
 def _provision_locked(
     *, tenant: Tenant, email: str, first_name: str, last_name: str, idp_subject: str, granted: AccessLevel | None,
     issuer: str, object_id: str,
-) -> AbstractBaseUser:
+) -> User:
     actor = f"sso:{email}"
     matched = member_match_for_sign_in(email=email, idp_entity_id=issuer, idp_object_id=object_id, lock=True)
     if matched is not None:
@@ -265,9 +265,9 @@ def _provision_locked(
 
 # --- Granting access ----------------------------------------------------------------------------
 
-def _check_may_grant(*, actor: Actor, access_level: AccessLevel, properties: Sequence[Property]) -> None:
+def access_grant_check(*, actor: Actor, access_level: AccessLevel, properties: Sequence[Property]) -> None:
     """A tenant user may grant only what they hold: levels up to their own, properties they see."""
-    if not isinstance(actor, AbstractBaseUser):
+    if not isinstance(actor, User):
         return  # the CLI and support staff act for Portico, not as a tenant member
     if access_level not in access_levels_grantable_by(user=actor):
         own = AccessLevel(access_level_of(user=actor)).label if access_level_of(user=actor) else "no"
@@ -280,7 +280,8 @@ def _check_may_grant(*, actor: Actor, access_level: AccessLevel, properties: Seq
         raise NotAllowed(f"You can't grant access to {', '.join(outside)}.", field="properties")
 
 
-def _level_require(access_level: AccessLevel | str | None) -> AccessLevel:
+def access_level_require(*, access_level: AccessLevel | str | None) -> AccessLevel:
+    """The AccessLevel named by a value or label, or a ProvisioningError on access_level."""
     level = AccessLevel.parse(access_level) if isinstance(access_level, str) else access_level
     if level is None:
         choices = ", ".join(choice.value for choice in AccessLevel)
@@ -294,7 +295,7 @@ def _properties_require(level: AccessLevel, properties: Sequence[Property]) -> N
         raise ProvisioningError(f"Choose at least one property for {level.label} access.", field="properties")
 
 
-def _membership_apply(
+def membership_apply(
     *, email: str, first_name: str, last_name: str, access_level: AccessLevel, properties: Sequence[Property],
     origin: str, add_properties: bool = False, keep_higher_level: bool = False,
 ) -> MemberChange:
@@ -337,27 +338,28 @@ def _membership_apply(
 def member_add_check(
     *, tenant: Tenant, email: str | None, access_level: AccessLevel | str | None,
     properties: Sequence[Property] | None, actor: Actor,
-) -> tuple[str, AccessLevel, list[Property]]:
+) -> tuple[str | None, AccessLevel | None, list[Property]]:
     """Every problem with adding a team member at once (None: the form reported that value already)."""
-    if isinstance(actor, AbstractBaseUser) and not member_can_manage_team(user=actor):
+    if isinstance(actor, User) and not member_can_manage_team(user=actor):
         raise NotAllowed("Only Client Administrators can add team members.")
     problems: list[ProvisioningError] = []
-    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    level = (problems_collect(problems, lambda: access_level_require(access_level=access_level))
+             if access_level is not None else None)
     checked = None
     if email is not None:
-        checked = _collect(problems, lambda: _member_email_check(tenant=tenant, email=email, actor=actor))
+        checked = problems_collect(problems, lambda: _member_email_check(tenant=tenant, email=email, actor=actor))
     props = list(properties) if properties is not None else None
     if level is not None and props is not None:
         before = len(problems)
-        _collect(problems, lambda: _properties_require(level, props))
+        problems_collect(problems, lambda: _properties_require(level, props))
         if len(problems) == before:
-            _collect(problems, lambda: _check_may_grant(actor=actor, access_level=level, properties=props))
+            problems_collect(problems, lambda: access_grant_check(actor=actor, access_level=level, properties=props))
     problems_raise(problems)
     return checked, level, props or []
 
 
 def _member_email_check(*, tenant: Tenant, email: str, actor: Actor) -> str:
-    if isinstance(actor, AbstractBaseUser):
+    if isinstance(actor, User):
         return email_validate_for_tenant(tenant=tenant, email=email)
     email = email_normalize(email)
     try:
@@ -385,10 +387,12 @@ def member_add(
     Client Administrator and may grant only what they hold (Team Members); the CLI may grant any
     level. With `notify`, the person gets a "you can now sign in" e-mail.
     """
-    email, level, properties = member_add_check(tenant=tenant, email=email, access_level=access_level,
-                                                properties=properties, actor=actor)
+    checked, level, properties = member_add_check(tenant=tenant, email=email, access_level=access_level,
+                                                  properties=properties, actor=actor)
+    assert checked is not None and level is not None  # both were given, so both were checked
+    email = checked
     with transaction.atomic():
-        result = _membership_apply(
+        result = membership_apply(
             email=email, first_name=first_name, last_name=last_name, access_level=level, properties=properties,
             origin=Membership.Origin.PRE_PROVISIONED,
         )
@@ -396,7 +400,7 @@ def member_add(
             audit_record(actor=actor, action="member.add", tenant=tenant, target=email,
                          data={"user_created": result.user_created, "changes": result.changes})
             if notify:
-                _email_access_granted(tenant=tenant, membership=result.membership, key=None)
+                access_granted_email_queue(tenant=tenant, membership=result.membership, key=None)
     return result
 
 
@@ -405,8 +409,8 @@ def member_access_change(
     actor: Actor,
 ) -> MemberChange:
     """Change a member's access level and properties (Team Members); a Waiting Room member is let in."""
-    level = _level_require(access_level)
-    if isinstance(actor, AbstractBaseUser):
+    level = access_level_require(access_level=access_level)
+    if isinstance(actor, User):
         if not member_can_manage_team(user=actor):
             raise NotAllowed("Only Client Administrators can change team members' access.")
         if membership.user_id == actor.pk and AccessLevel.rank(level) < AccessLevel.rank(membership.access_level):
@@ -416,10 +420,10 @@ def member_access_change(
             raise NotAllowed("You can't change the access of someone who holds more access than you.")
     properties = list(properties)
     _properties_require(level, properties)
-    _check_may_grant(actor=actor, access_level=level, properties=properties)
+    access_grant_check(actor=actor, access_level=level, properties=properties)
     user = membership.user
     with transaction.atomic():
-        result = _membership_apply(
+        result = membership_apply(
             email=user.username, first_name="", last_name="", access_level=level, properties=properties,
             origin=Membership.Origin.PRE_PROVISIONED,
         )
@@ -427,7 +431,7 @@ def member_access_change(
             audit_record(actor=actor, action="member.access_change", tenant=tenant, target=user.username,
                          data={"changes": result.changes})
             if "state" in result.changes:  # let in from the Waiting Room, or given access again
-                _email_access_granted(tenant=tenant, membership=result.membership, key=None)
+                access_granted_email_queue(tenant=tenant, membership=result.membership, key=None)
             else:
                 _email_access_changed(tenant=tenant, membership=result.membership, changes=result.changes)
     return result
@@ -449,20 +453,20 @@ def _email_access_changed(*, tenant: Tenant, membership: Membership, changes: di
 
 def member_invite_resend(*, tenant: Tenant, membership: Membership, actor: Actor) -> None:
     """E-mail an active member who has not signed in yet their "you can now sign in" again."""
-    if isinstance(actor, AbstractBaseUser) and not member_can_manage_team(user=actor):
+    if isinstance(actor, User) and not member_can_manage_team(user=actor):
         raise NotAllowed("Only Client Administrators can resend invitations.")
     with transaction.atomic():
         locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
         if locked.state != Membership.State.ACTIVE or not locked.user.is_active:
             raise ProvisioningError(f"{locked.user.email} has no access to be invited to; give them access first.")
         audit_record(actor=actor, action="member.invite_resend", tenant=tenant, target=locked.user.username)
-        _email_access_granted(tenant=tenant, membership=locked, key=None)
+        access_granted_email_queue(tenant=tenant, membership=locked, key=None)
 
 
 def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Membership:
     """Take someone's access away: they are signed out of everything at their next request and
     SSO no longer lets them in. Their record stays, so it can be given back."""
-    if isinstance(actor, AbstractBaseUser):
+    if isinstance(actor, User):
         if not member_can_manage_team(user=actor):
             raise NotAllowed("Only Client Administrators can remove team members.")
         if membership.user_id == actor.pk:
@@ -485,7 +489,7 @@ def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Me
     return locked
 
 
-def _email_access_granted(*, tenant: Tenant, membership: Membership, key: str | None) -> None:
+def access_granted_email_queue(*, tenant: Tenant, membership: Membership, key: str | None) -> None:
     """"You can now sign in", with the tenant's sign-on URL (call inside the tenant's schema)."""
     user = membership.user
     level = AccessLevel(membership.access_level)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from provisioning.models import Membership
+
+if TYPE_CHECKING:
+    from support.models import NewUserRequest
 
 
 class RequestedProperty(TypedDict):
@@ -14,6 +17,14 @@ class RequestedProperty(TypedDict):
     id: int
     name: str
     code: str
+
+
+@dataclass(frozen=True)
+class WaitingMember:
+    """Someone in the Waiting Room, with the New User request support is deciding for them (or None)."""
+
+    membership: Membership
+    pending_request: NewUserRequest | None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -52,11 +52,12 @@ from support.services import (
     new_user_request_withdraw,
     waiting_room_access_ask,
 )
+from tenants.types import MemberRequest
 
 TEAM_PAGE_SIZE = 25
 
 
-def _page(request: HttpRequest, template: str, context: dict, *, status: int = 200) -> HttpResponse:
+def _page(request: MemberRequest, template: str, context: dict, *, status: int = 200) -> HttpResponse:
     membership = context.get("membership") or membership_of(user=request.user)
     level = AccessLevel.parse(membership.access_level) if membership and membership.access_level else None
     return render(request, template, {
@@ -72,7 +73,7 @@ def active_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
 
     @wraps(view)
     @login_required
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: MemberRequest, *args, **kwargs) -> HttpResponse:
         membership = membership_of(user=request.user)
         if membership is None or membership.state != Membership.State.ACTIVE or not request.user.is_active:
             return redirect("waiting_room")
@@ -83,13 +84,13 @@ def active_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
 
 @require_http_methods(["GET", "HEAD"])
 @active_member_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: MemberRequest) -> HttpResponse:
     membership = membership_of(user=request.user)
     properties = properties_visible_to(user=request.user)
     return _page(request, "provisioning/home.html", {
         "membership": membership,
         "properties": properties,
-        "sees_all": level_sees_all_properties(membership.access_level),
+        "sees_all": membership is not None and level_sees_all_properties(membership.access_level),
         "can_manage": member_can_request_users(user=request.user),
         "waiting_members": waiting_room_members(viewer=request.user),
     })
@@ -97,7 +98,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD"])
 @login_required
-def waiting_room(request: HttpRequest) -> HttpResponse:
+def waiting_room(request: MemberRequest) -> HttpResponse:
     membership = membership_of(user=request.user)
     if request.user.is_active and membership is not None and membership.state == Membership.State.ACTIVE:
         return redirect("home")
@@ -112,7 +113,7 @@ def waiting_room(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["POST"])
 @login_required
-def waiting_room_ask(request: HttpRequest) -> HttpResponse:
+def waiting_room_ask(request: MemberRequest) -> HttpResponse:
     try:
         notified = waiting_room_access_ask(tenant=request.tenant, user=request.user)
     except ProvisioningError as exc:
@@ -126,7 +127,7 @@ def waiting_room_ask(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD"])
 @active_member_required
-def waiting_member_request(request: HttpRequest, membership_id: int) -> HttpResponse:
+def waiting_member_request(request: MemberRequest, membership_id: int) -> HttpResponse:
     """One click from a Waiting Room list or e-mail: the New User form of the viewer's first
     property, pre-filled for this person."""
     if not member_can_request_users(user=request.user):
@@ -143,7 +144,7 @@ def waiting_member_request(request: HttpRequest, membership_id: int) -> HttpResp
 
 @require_http_methods(["GET", "HEAD"])
 @active_member_required
-def property_detail(request: HttpRequest, code: str) -> HttpResponse:
+def property_detail(request: MemberRequest, code: str) -> HttpResponse:
     """A property as anyone with access sees it: who works there and whom to ask about access
     (a Technician's card leads here rather than nowhere)."""
     prop = properties_visible_to(user=request.user).filter(code=code).first()
@@ -159,13 +160,13 @@ def property_detail(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @active_member_required
-def property_manage(request: HttpRequest, code: str) -> HttpResponse:
+def property_manage(request: MemberRequest, code: str) -> HttpResponse:
     if not member_can_request_users(user=request.user):
         raise PermissionDenied("Only Property Managers and Client Administrators manage properties.")
     prop = property_manageable_by(user=request.user, code=code)
     if prop is None:
         raise Http404("No such property, or not yours to manage.")
-    initial = {"properties": [prop.pk]}
+    initial: dict[str, object] = {"properties": [prop.pk]}
     waiting = waiting_member_get(membership_id=int(request.GET["waiting"])) if request.GET.get(
         "waiting", "").isdigit() else None
     if waiting is not None:
@@ -202,7 +203,7 @@ def property_manage(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD"])
 @active_member_required
-def manage_account(request: HttpRequest) -> HttpResponse:
+def manage_account(request: MemberRequest) -> HttpResponse:
     """Manage Account: where the set-up guides send a Client Administrator (Team Members, Single Sign-on)."""
     _team_admin_required(request)
     return _page(request, "provisioning/manage_account.html", {
@@ -213,7 +214,7 @@ def manage_account(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["POST"])
 @active_member_required
-def new_user_request_withdraw_view(request: HttpRequest, request_id: int) -> HttpResponse:
+def new_user_request_withdraw_view(request: MemberRequest, request_id: int) -> HttpResponse:
     back = request.POST.get("next", "")
     try:
         row = new_user_request_withdraw(tenant=request.tenant, request_id=request_id, actor=request.user)
@@ -237,12 +238,12 @@ def _report_service_problems(form: NewUserForm, check: Callable[[dict], object])
         form.add_service_error(exc)
 
 
-def _team_admin_required(request: HttpRequest) -> None:
+def _team_admin_required(request: MemberRequest) -> None:
     if not member_can_manage_team(user=request.user):
         raise PermissionDenied("Only Client Administrators manage team members.")
 
 
-def _team_member_or_404(request: HttpRequest, membership_id: int) -> Membership:
+def _team_member_or_404(request: MemberRequest, membership_id: int) -> Membership:
     _team_admin_required(request)
     member = team_member_get(membership_id=membership_id)
     if member is None:
@@ -252,7 +253,7 @@ def _team_member_or_404(request: HttpRequest, membership_id: int) -> Membership:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @active_member_required
-def team(request: HttpRequest) -> HttpResponse:
+def team(request: MemberRequest) -> HttpResponse:
     _team_admin_required(request)
     form = TeamMemberForm(
         request.POST or None,
@@ -292,7 +293,7 @@ def team(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["POST"])
 @active_member_required
-def team_member_resend(request: HttpRequest, membership_id: int) -> HttpResponse:
+def team_member_resend(request: MemberRequest, membership_id: int) -> HttpResponse:
     member = _team_member_or_404(request, membership_id)
     try:
         member_invite_resend(tenant=request.tenant, membership=member, actor=request.user)
@@ -305,7 +306,7 @@ def team_member_resend(request: HttpRequest, membership_id: int) -> HttpResponse
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @active_member_required
-def team_member(request: HttpRequest, membership_id: int) -> HttpResponse:
+def team_member(request: MemberRequest, membership_id: int) -> HttpResponse:
     member = _team_member_or_404(request, membership_id)
     form = MemberAccessForm(
         request.POST or None,
@@ -331,7 +332,7 @@ def team_member(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @active_member_required
-def team_member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+def team_member_remove(request: MemberRequest, membership_id: int) -> HttpResponse:
     member = _team_member_or_404(request, membership_id)
     error = ""
     if request.method == "POST":

@@ -118,7 +118,9 @@ def _user_projection(doc: dict) -> dict[str, Any]:
     except ValidationError as exc:
         raise invalid_value(f"{email!r} is not an e-mail address: send emails[type eq \"work\"].value "
                             "or a userName that is one.") from exc
-    name = doc.get("name") if isinstance(doc.get("name"), dict) else {}
+    name = doc.get("name")
+    if not isinstance(name, dict):
+        name = {}
     active = doc.get("active", True)
     if not isinstance(active, bool):
         raise invalid_value("active must be true or false.")

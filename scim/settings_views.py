@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from scim.errors import ScimError
 from scim.services import scim_token_create, scim_token_revoke
 from sso.settings_views import SETTINGS_PATH, client_administrator_required
+from tenants.types import MemberRequest
 
 SECTION = f"{SETTINGS_PATH}#provisioning"
 
@@ -17,7 +18,7 @@ SECTION = f"{SETTINGS_PATH}#provisioning"
 @never_cache
 @require_POST
 @client_administrator_required
-def scim_token_new(request: HttpRequest) -> HttpResponse:
+def scim_token_new(request: MemberRequest) -> HttpResponse:
     """Create a token and show it once, on a page of its own that is never cached."""
     token, secret = scim_token_create(tenant=request.tenant, name=request.POST.get("name", ""), actor=request.user)
     return render(request, "scim/token_created.html", {
@@ -28,7 +29,7 @@ def scim_token_new(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 @client_administrator_required
-def scim_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+def scim_token_revoke_view(request: MemberRequest, token_id: int) -> HttpResponse:
     try:
         token = scim_token_revoke(tenant=request.tenant, token_id=token_id, actor=request.user)
     except ScimError:

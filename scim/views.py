@@ -21,6 +21,7 @@ from scim import selectors, services
 from scim.discovery import resource_types, schemas, service_provider_config
 from scim.errors import ScimError, not_found
 from scim.limits import scim_rate_limit_hit
+from scim.types import ScimRequest
 
 logger = logging.getLogger("portico.scim")
 CONTENT_TYPE = "application/scim+json"
@@ -155,7 +156,7 @@ def _resource_body(request: HttpRequest, kind: _Kind, row: Any, base: str, statu
     return scim_response(body, status, location=body["meta"]["location"] if status == 201 else "")
 
 
-def _collection(request: HttpRequest, kind: _Kind, base: str) -> HttpResponse:
+def _collection(request: ScimRequest, kind: _Kind, base: str) -> HttpResponse:
     if request.method == "POST":
         created = kind.create(tenant=request.tenant, data=_body(request), actor=request.scim_actor)
         return _resource_body(request, kind, created, base, 201)
@@ -163,7 +164,7 @@ def _collection(request: HttpRequest, kind: _Kind, base: str) -> HttpResponse:
     return _listed(request, rows, lambda r: kind.represent(r, base))
 
 
-def _resource(request: HttpRequest, kind: _Kind, scim_id: str, base: str) -> HttpResponse:
+def _resource(request: ScimRequest, kind: _Kind, scim_id: str, base: str) -> HttpResponse:
     tenant, actor = request.tenant, request.scim_actor
     if request.method == "GET":
         row = kind.get(scim_id=scim_id)
@@ -182,22 +183,22 @@ def _resource(request: HttpRequest, kind: _Kind, scim_id: str, base: str) -> Htt
 
 
 @scim_endpoint(("GET", "POST"))
-def users(request: HttpRequest, *, base: str) -> HttpResponse:
+def users(request: ScimRequest, *, base: str) -> HttpResponse:
     return _collection(request, USERS, base)
 
 
 @scim_endpoint(("GET", "PUT", "PATCH", "DELETE"))
-def user(request: HttpRequest, scim_id: str, *, base: str) -> HttpResponse:
+def user(request: ScimRequest, scim_id: str, *, base: str) -> HttpResponse:
     return _resource(request, USERS, scim_id, base)
 
 
 @scim_endpoint(("GET", "POST"))
-def groups(request: HttpRequest, *, base: str) -> HttpResponse:
+def groups(request: ScimRequest, *, base: str) -> HttpResponse:
     return _collection(request, GROUPS, base)
 
 
 @scim_endpoint(("GET", "PUT", "PATCH", "DELETE"))
-def group(request: HttpRequest, scim_id: str, *, base: str) -> HttpResponse:
+def group(request: ScimRequest, scim_id: str, *, base: str) -> HttpResponse:
     return _resource(request, GROUPS, scim_id, base)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from provisioning.errors import SignInRefusal, SignInRefused
 from provisioning.models import AccessLevel
@@ -137,7 +137,7 @@ class AcsBounce:
 
 @dataclass(frozen=True)
 class AcsSignedIn:
-    user: AbstractBaseUser  # authenticated by sso.backends.SsoIdentityBackend; `user.backend` is set
+    user: User  # authenticated by sso.backends.SsoIdentityBackend; `user.backend` is set
     redirect_to: str
     answered_request: str | None  # forget it in the saml session
     subject: SamlSubject  # kept in the session: single logout names it to the IdP (sso.slo)

@@ -5,6 +5,8 @@ so it is validated the same way and leaves the same audit record.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -38,7 +40,7 @@ from tenants.models import Tenant
 class TenantSsoAdminMixin:
     """The tenant list's "single sign-on" column: its IdP connection, or a link to connect one."""
 
-    list_select_related_extra = ("identity_provider",)
+    list_select_related_extra: tuple[str, ...] = ("identity_provider",)
 
     @admin.display(description="single sign-on")
     def sso(self, obj: Tenant) -> str:
@@ -53,12 +55,15 @@ class TenantSsoAdminMixin:
 # --- Identity providers ---------------------------------------------------------------------------------
 
 
+_CERTIFICATE_FIELDS = ("subject", "fingerprint_sha256", "not_before", "not_after", "expiry", "expiry_warning_sent_at")
+
+
 class IdpCertificateInline(admin.TabularInline):
     model = IdpCertificate
     extra = 0
     can_delete = False
-    fields = ["subject", "fingerprint_sha256", "not_before", "not_after", "expiry", "expiry_warning_sent_at"]
-    readonly_fields = fields
+    fields = _CERTIFICATE_FIELDS
+    readonly_fields = _CERTIFICATE_FIELDS
     verbose_name_plural = "signing certificates (all trusted; replaced by (re)configuring)"
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -85,8 +90,9 @@ class IdpOptionsAdminForm(forms.ModelForm, AttributeMappingFields):
                 self.initial.setdefault(name, value)
         self.cleaned_options: dict[str, object] = {}
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         options = OptionsForm(data=self.data, prefix=self.prefix, max_access_level=AccessLevel.CLIENT_ADMINISTRATOR)
         if options.is_valid():
             self.cleaned_options = options.options()
@@ -126,8 +132,9 @@ class AdminConfigureForm(ConfigErrorMixin, forms.Form):
         upload = self.cleaned_data.get("metadata_file")
         return upload_read(upload, what="metadata file") if upload else None
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         method = cleaned.get("method")
         if method == "upload" and not cleaned.get("metadata_file") and "metadata_file" not in self.errors:
             self.add_error("metadata_file", "Choose the Federation Metadata XML file.")
@@ -318,6 +325,10 @@ def _ago(moment: object) -> str:
 # --- Sign-in attempts and audit ------------------------------------------------------------------------------
 
 
+_ATTEMPT_FIELDS = ("reference", "created", "tenant", "outcome", "code", "message", "email", "is_test", "idp_initiated",
+                   "host", "issuer", "in_response_to", "remote_addr", "user_agent", "response")
+
+
 @admin.register(SignInAttempt)
 class SignInAttemptAdmin(ReadOnlyAdmin):
     list_display = ["created", "tenant", "outcome", "code", "email", "is_test", "idp_initiated", "reference"]
@@ -325,9 +336,8 @@ class SignInAttemptAdmin(ReadOnlyAdmin):
     search_fields = ["=reference", "email"]
     list_select_related = ["tenant"]
     date_hierarchy = "created"
-    fields = ["reference", "created", "tenant", "outcome", "code", "message", "email", "is_test", "idp_initiated",
-              "host", "issuer", "in_response_to", "remote_addr", "user_agent", "response"]
-    readonly_fields = fields
+    fields = _ATTEMPT_FIELDS
+    readonly_fields = _ATTEMPT_FIELDS
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         # References are upper case wherever users read them out; email search ignores case anyway.

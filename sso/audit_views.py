@@ -4,26 +4,27 @@ from __future__ import annotations
 import csv
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from sso.selectors import AUDIT_LOG_KINDS, tenant_audit_log
 from sso.settings_views import client_administrator_required
+from tenants.types import MemberRequest
 
 PAGE_SIZE = 50
 CSV_LIMIT = 50_000
 
 
-def _filters(request: HttpRequest) -> tuple[str, str]:
+def _filters(request: MemberRequest) -> tuple[str, str]:
     kind = request.GET.get("kind", "")
     return (kind if kind in AUDIT_LOG_KINDS else ""), request.GET.get("q", "").strip()[:254]
 
 
 @require_GET
 @client_administrator_required
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: MemberRequest) -> HttpResponse:
     kind, search = _filters(request)
     page_number = request.GET.get("page", "1")
     page_index = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
@@ -40,7 +41,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @client_administrator_required
-def audit_log_csv(request: HttpRequest) -> HttpResponse:
+def audit_log_csv(request: MemberRequest) -> HttpResponse:
     kind, search = _filters(request)
     entries, _ = tenant_audit_log(tenant=request.tenant, kind=kind, search=search, limit=CSV_LIMIT)
     response = HttpResponse(content_type="text/csv; charset=utf-8")

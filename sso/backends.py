@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from provisioning.services import user_provision_from_assertion
 
 
 class SsoIdentityBackend(BaseBackend):
-    def authenticate(self, request: HttpRequest | None, *, sso_identity: Any = None,
-                     **credentials: Any) -> AbstractBaseUser | None:
+    def authenticate(self, request: HttpRequest | None, **credentials: Any) -> User | None:
         from sso.acs import SsoSignIn  # sso.acs imports django.contrib.auth, which loads backends lazily
 
+        sso_identity = credentials.get("sso_identity")
         if not isinstance(sso_identity, SsoSignIn):
             return None
         identity = sso_identity.identity
@@ -32,6 +31,6 @@ class SsoIdentityBackend(BaseBackend):
         # A deactivated account stays out, as Django's ModelBackend keeps it out.
         return user if user.is_active else None
 
-    def get_user(self, user_id: Any) -> AbstractBaseUser | None:
-        user = get_user_model()._default_manager.filter(pk=user_id).first()
+    def get_user(self, user_id: Any) -> User | None:
+        user = User._default_manager.filter(pk=user_id).first()
         return user if user is not None and user.is_active else None

@@ -109,7 +109,8 @@ def saml_config_for_request(request: HttpRequest | None = None) -> SPConfig:
     """djangosaml2's SAML_CONFIG_LOADER: the config of the tenant the request's host belongs to."""
     # djangosaml2 helpers called without config= land here with no request: that would be a
     # config for no tenant at all, so refuse loudly rather than guess.
-    if request is None or getattr(request, "tenant", None) is None or request.tenant.schema_name == "public":
+    tenant = getattr(request, "tenant", None)
+    if request is None or tenant is None or tenant.schema_name == "public":
         raise ImproperlyConfigured("A SAML configuration exists only for a tenant host's request.")
-    return saml_config_for(idp=idp_for_sign_in(request.tenant), endpoints=sp_endpoints_for_request(request))
+    return saml_config_for(idp=idp_for_sign_in(tenant), endpoints=sp_endpoints_for_request(request))
 

@@ -5,6 +5,7 @@ They only shape input; the services decide (and explain) what is acceptable meta
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -118,8 +119,9 @@ class ManualForm(ConfigErrorMixin, forms.Form):
         upload = self.cleaned_data.get("certificate_file")
         return upload_read(upload, what="certificate file") if upload else None
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         certificates: list[str | bytes] = []
         for name in ("certificate", "certificate_file", "additional_certificate"):
             value = cleaned.get(name)
@@ -198,7 +200,7 @@ def group_levels_format(mapping: dict[str, str]) -> str:
 def _attribute_field(key: str) -> forms.CharField:
     label, help_text = next((label, help_text) for k, label, help_text in ATTRIBUTE_FIELDS if k == key)
     field = forms.CharField(
-        label=label, required=key == "email", max_length=4000, help_text=help_text or None,
+        label=label, required=key == "email", max_length=4000, help_text=help_text,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "claims"}),
     )
     field.default_claims = ", ".join(default_attribute_mapping()[key])  # type: ignore[attr-defined]
@@ -267,8 +269,9 @@ class OptionsForm(AttributeMappingFields):
     def clean_group_access_levels(self) -> dict[str, str]:
         return group_levels_parse(self.cleaned_data.get("group_access_levels", ""), max_level=self.max_access_level)
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         mapping: dict[str, list[str]] = {}
         for key, _label, _help in ATTRIBUTE_FIELDS:
             field = f"attr_{key}"

@@ -31,6 +31,7 @@ from requests.adapters import HTTPAdapter
 
 from sso.types import CertificateInfo, ConfigErrorCode, IdpMetadata
 from sso.xmlsafe import dtd_declaration, hardened_parser, has_dtd
+from sso.xmltypes import xs_datetime
 
 # One enum for every configuration refusal (sso.types); the metadata module raises a subset of it.
 MetadataErrorCode = ConfigErrorCode
@@ -184,16 +185,25 @@ def _certificate_from_der(der: bytes) -> CertificateInfo:
 def certificate_thumbprint_sha1(pem: str) -> str:
     """The certificate's SHA-1 hash as Entra's SAML Certificates pane shows it ("Thumbprint": upper hex,
     no separators), so an admin can compare it there. Display only: Portico never trusts by SHA-1."""
-    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    return _thumbprint_sha1(x509.load_pem_x509_certificate(pem.encode("ascii")))
+
+
+def _thumbprint_sha1(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 (a display value, not a security check)
 
 
+def certificate_fingerprint_sha256(cert: x509.Certificate) -> str:
+    """The SHA-256 of the certificate's DER in upper-case hex pairs joined by colons, the one form
+    Portico shows and stores (IdpCertificate.fingerprint_sha256, the verifier's refusals)."""
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
 def _certificate_info(cert: x509.Certificate) -> CertificateInfo:
-    fingerprint = cert.fingerprint(hashes.SHA256()).hex().upper()
     return CertificateInfo(
         pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-        sha256_fingerprint=":".join(fingerprint[i : i + 2] for i in range(0, len(fingerprint), 2)),
-        sha1_thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 (display only)
+        sha256_fingerprint=certificate_fingerprint_sha256(cert),
+        sha1_thumbprint=_thumbprint_sha1(cert),
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         not_before=cert.not_valid_before_utc,
@@ -379,14 +389,12 @@ def _check_valid_until(elements: list[etree._Element], now: datetime) -> None:
         if raw is None:
             continue
         try:
-            valid_until = datetime.fromisoformat(raw.strip())
+            valid_until = xs_datetime(raw)
         except ValueError:
             raise MetadataError(
                 f"The metadata has an unreadable validUntil date: {raw[:40]!r}.",
                 code=ConfigErrorCode.not_metadata,
             ) from None
-        if valid_until.tzinfo is None:
-            valid_until = valid_until.replace(tzinfo=UTC)  # xs:dateTime without zone: SAML uses UTC
         if valid_until < now:
             raise MetadataError(
                 f"The metadata expired on {_day(valid_until)} (validUntil). "

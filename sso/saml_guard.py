@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 import cryptography.exceptions
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml import (
     DigestAlgorithm,
@@ -36,8 +33,10 @@ from signxml import (
 )
 from signxml.exceptions import InvalidDigest, SignXMLException
 
+from sso.metadata import certificate_fingerprint_sha256
 from sso.types import RejectCode, ResponseSeen, VerifiedResponse
 from sso.xmlsafe import dtd_declaration, hardened_parser, has_dtd
+from sso.xmltypes import xs_datetime
 
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -82,7 +81,6 @@ _SIGNATURE_PARTS = (
 )
 
 _ID_ATTRIBUTE_NAMES = frozenset({"ID", "Id", "id"})  # signxml resolves "#x" against all three, plus xml:id
-_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
 
 
 class SamlRejected(Exception):
@@ -98,19 +96,6 @@ class SamlRejected(Exception):
 
 
 # --- public API ---
-
-
-def peek_response(
-    saml_response: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> tuple[str | None, str | None]:
-    """(Issuer, InResponseTo) of a SAMLResponse, UNVERIFIED: for routing and diagnostics only.
-
-    The Issuer is the Response's, else the first Assertion's. Raises SamlRejected
-    for input that cannot even be parsed safely.
-    """
-    xml, root = _load(saml_response, max_bytes=max_bytes)
-    seen = _seen(xml, root)
-    return seen.issuer, seen.in_response_to
 
 
 def _seen(xml: bytes, root: etree._Element) -> ResponseSeen:
@@ -605,7 +590,7 @@ def _diagnose_untrusted(
             return SamlRejected(
                 RejectCode.certificate_mismatch,
                 "The response was signed with a certificate Portico does not trust for this organisation "
-                f"(SHA-256 fingerprint {_fingerprint(cert)}). The IdP's signing certificate may have "
+                f"(SHA-256 fingerprint {certificate_fingerprint_sha256(cert)}). The IdP's signing certificate may have "
                 "changed: re-import its metadata.",
             )
     elif signature.find(f"{_ds('KeyInfo')}/{_ds('KeyValue')}") is not None:
@@ -645,11 +630,6 @@ def _load_certificates(pems: Sequence[str]) -> list[x509.Certificate]:
 
 def _inside_validity(certificate: x509.Certificate, now: datetime) -> datetime:
     return min(max(now, certificate.not_valid_before_utc), certificate.not_valid_after_utc)
-
-
-def _fingerprint(certificate: x509.Certificate) -> str:
-    digest = hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 # --- protocol checks on the verified content ---
@@ -824,7 +804,7 @@ def _name_id(assertion: etree._Element) -> tuple[str, str | None]:
     subject = _one(assertion, f"{{{SAML_NS}}}Subject", "Subject")
     name_id = _one(subject, f"{{{SAML_NS}}}NameID", "NameID") if subject is not None else None
     value = _pure_text(name_id, "NameID") if name_id is not None else ""
-    if not value.strip():
+    if name_id is None or not value.strip():
         raise SamlRejected(RejectCode.missing_subject, "The assertion's Subject has no NameID.")
     return value, name_id.get("Format")
 
@@ -862,24 +842,10 @@ def _one(parent: etree._Element, tag: str, what: str) -> etree._Element | None:
 def _instant(value: str | None, what: str) -> datetime | None:
     if value is None:
         return None
-    match = _DATETIME.match(value.strip())
-    if not match:
-        raise SamlRejected(RejectCode.malformed, f"The {what} {value!r} is not a valid date and time.")
-    base, fraction, zone = match.groups()
     try:
-        moment = datetime.fromisoformat(base + ("." + (fraction + "000000")[:6] if fraction else ""))
-    except ValueError:
-        raise SamlRejected(RejectCode.malformed, f"The {what} {value!r} is not a valid date and time.") from None
-    if zone in (None, "Z"):
-        return moment.replace(tzinfo=timezone.utc)  # SAML core §1.3.3: times without a zone are UTC
-    hours, minutes = int(zone[1:3]), int(zone[4:6])
-    if hours * 60 + minutes > 14 * 60 or minutes > 59:  # XML Schema: zones run from -14:00 to +14:00
-        raise SamlRejected(RejectCode.malformed, f"The {what} {value!r} has a time zone out of range.")
-    offset = timedelta(hours=hours, minutes=minutes) * (1 if zone[0] == "+" else -1)
-    try:
-        return moment.replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
-    except OverflowError:  # year 1 or 9999 pushed past the calendar by its zone
-        raise SamlRejected(RejectCode.malformed, f"The {what} {value!r} is outside the calendar.") from None
+        return xs_datetime(value)
+    except ValueError as exc:
+        raise SamlRejected(RejectCode.malformed, f"The {what} {value!r} {exc}.") from None
 
 
 def _aware(now: datetime) -> datetime:

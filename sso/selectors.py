@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from lxml import etree
@@ -19,6 +19,7 @@ from sso.diagnosis import admin_headline
 from sso.metadata import certificate_thumbprint_sha1
 from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
 from sso.sp import LOGIN_PATH, sp_endpoints
+from sso.xmlsafe import hardened_parser
 from tenants.audit import AUDIT_ACTION_GROUPS, audit_action_phrase
 from tenants.models import AuditEvent, Tenant
 from tenants.selectors import tenant_for_email
@@ -40,10 +41,10 @@ def attempt_for_tenant(*, tenant: Tenant, reference: str) -> SignInAttempt | Non
     return SignInAttempt.objects.filter(tenant=tenant, reference=(reference or "").strip().upper()).first()
 
 
-def can_manage_sso(user: AbstractBaseUser | AnonymousUser) -> bool:
+def can_manage_sso(user: User | AnonymousUser) -> bool:
     """A tenant user who may see and change the tenant's SSO settings: the same people who manage
     the team (active Client Administrators, and Support). Call it in the tenant's schema."""
-    return member_can_manage_team(user=user)
+    return isinstance(user, User) and member_can_manage_team(user=user)
 
 
 # --- Certificates ---------------------------------------------------------------------------------
@@ -148,8 +149,7 @@ def response_xml_readable(xml: str) -> str:
     """
     if not xml or "<!" in xml.replace("<!--", ""):  # DOCTYPE, ENTITY, CDATA: show as received
         return xml
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             remove_blank_text=True)
+    parser = hardened_parser(keep_comments=True, remove_blank_text=True)
     try:
         root = etree.fromstring(xml.encode("utf-8"), parser=parser)
     except (etree.XMLSyntaxError, ValueError):

@@ -148,7 +148,7 @@ def idp_configure_from_url(
 
 
 def idp_configure_manual(
-    *, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str], actor: Actor,
+    *, tenant: Tenant, sso_url: str, entity_id: str, certificates: Sequence[str | bytes], actor: Actor,
     display_name: str | None = None, allow_idp_initiated: bool | None = None, email_domains: Iterable[str] = (),
     email_domains_verified: bool = False,
 ) -> IdentityProvider:

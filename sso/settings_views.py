@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from sso.diagnosis import admin_headline
 from sso.errors import SsoConfigError
 from sso.forms import EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
+from sso.models import IdentityProvider
 from sso.selectors import (
     attempt_for_tenant,
     can_manage_sso,
@@ -33,7 +34,7 @@ from tenants.errors import TenantError
 from tenants.models import EmailDomain, Tenant
 from tenants.selectors import email_domain_of_tenant, email_domain_rows_of
 from tenants.services import email_domain_dns_check, tenant_email_domain_remove, tenant_email_domains_add
-from tenants.types import DomainCheck, EmailDomainRefusal
+from tenants.types import DomainCheck, EmailDomainRefusal, MemberRequest
 
 SETTINGS_PATH = "/sso/settings/"
 # The ACS (sso/views.py) recognises a test sign-in by test=1 and shows its own result page.
@@ -44,7 +45,7 @@ def client_administrator_required(view: Callable[..., HttpResponse]) -> Callable
     """Tenant hosts only; anonymous users go to sign-in, other access levels get the 403 page."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: MemberRequest, *args: object, **kwargs: object) -> HttpResponse:
         tenant = getattr(request, "tenant", None)
         if tenant is None or tenant.is_public:
             raise Http404
@@ -57,7 +58,7 @@ def client_administrator_required(view: Callable[..., HttpResponse]) -> Callable
     return wrapper
 
 
-def _request_too_large(request: HttpRequest) -> bool:
+def _request_too_large(request: MemberRequest) -> bool:
     # Django's own cap leaves file parts out; check the whole body before anything reads it.
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -69,7 +70,7 @@ def _request_too_large(request: HttpRequest) -> bool:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @client_administrator_required
-def sso_settings(request: HttpRequest) -> HttpResponse:
+def sso_settings(request: MemberRequest) -> HttpResponse:
     tenant: Tenant = request.tenant  # type: ignore[attr-defined]
     idp = idp_for_tenant(tenant=tenant)
     bound: dict[str, forms.Form] = {}
@@ -97,13 +98,13 @@ def sso_settings(request: HttpRequest) -> HttpResponse:
 SECTION_TAG = "section-"
 
 
-def _done(request: HttpRequest, message: str, anchor: str, level: int = messages.SUCCESS) -> HttpResponse:
+def _done(request: MemberRequest, message: str, anchor: str, level: int = messages.SUCCESS) -> HttpResponse:
     messages.add_message(request, level, message, extra_tags=f"{SECTION_TAG}{anchor}")
     return redirect(f"{SETTINGS_PATH}#{anchor}")
 
 
 def _configure(
-    request: HttpRequest, form: forms.Form, call: Callable[[], object], what: str
+    request: MemberRequest, form: forms.Form, call: Callable[[], object], what: str
 ) -> HttpResponse | forms.Form:
     if not form.is_valid():
         return form
@@ -117,26 +118,26 @@ def _configure(
                           f"certificate{'' if count == 1 else 's'}). Run a test sign-in to check it.", "idp")
 
 
-def _action_upload(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_upload(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = MetadataUploadForm(request.POST, request.FILES, prefix="upload")
     return _configure(request, form, lambda: idp_configure_from_metadata(
         tenant=tenant, document=form.cleaned_data["metadata_file"], actor=request.user), "from the uploaded metadata")
 
 
-def _action_url(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_url(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = MetadataUrlForm(request.POST, prefix="url")
     return _configure(request, form, lambda: idp_configure_from_url(
         tenant=tenant, url=form.cleaned_data["metadata_url"], actor=request.user), "from the metadata URL")
 
 
-def _action_manual(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_manual(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = ManualForm(request.POST, request.FILES, prefix="manual")
     return _configure(request, form, lambda: idp_configure_manual(
         tenant=tenant, sso_url=form.cleaned_data["sso_url"], entity_id=form.cleaned_data["entity_id"],
         certificates=form.cleaned_data["certificates"], actor=request.user), "entered by hand")
 
 
-def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_domain_add(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = EmailDomainForm(request.POST, prefix="domain")
     if not form.is_valid():
         return form
@@ -152,12 +153,12 @@ def _action_domain_add(request: HttpRequest, tenant: Tenant, idp: object) -> Htt
                           "until it is verified, it routes nobody to your sign-in.", "domains")
 
 
-def _not_yours(request: HttpRequest, domain: str) -> HttpResponse:
+def _not_yours(request: MemberRequest, domain: str) -> HttpResponse:
     return _done(request, f"{domain or 'That domain'} is not one of your email domains. "
                           f"(reference {EmailDomainRefusal.not_yours})", "domains", level=messages.WARNING)
 
 
-def _action_domain_remove(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_domain_remove(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     domain = (request.POST.get("domain") or "").strip().lower()[:253]
     if email_domain_of_tenant(tenant=tenant, domain=domain) is None:
         return _not_yours(request, domain)
@@ -182,7 +183,7 @@ _CHECK_MESSAGES: dict[str, tuple[int, str]] = {
 }
 
 
-def _action_domain_verify(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_domain_verify(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     domain = (request.POST.get("domain") or "").strip().lower()[:253]
     row = email_domain_of_tenant(tenant=tenant, domain=domain)
     if row is None:
@@ -195,7 +196,7 @@ def _action_domain_verify(request: HttpRequest, tenant: Tenant, idp: object) -> 
                                       value=verification_record_value(row.verification_token)), "domains", level=level)
 
 
-def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpResponse | forms.Form:
+def _action_options(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = OptionsForm(request.POST, prefix="options")
     if idp is None:
         form.add_error(None, "Connect your identity provider first.")
@@ -206,14 +207,14 @@ def _action_options(request: HttpRequest, tenant: Tenant, idp: object) -> HttpRe
     return _done(request, "Options saved.", "options")
 
 
-_ACTIONS: dict[str, Callable[[HttpRequest, Tenant, object], HttpResponse | forms.Form]] = {
+_ACTIONS: dict[str, Callable[[MemberRequest, Tenant, IdentityProvider | None], HttpResponse | forms.Form]] = {
     "upload": _action_upload, "url": _action_url, "manual": _action_manual,
     "domain_add": _action_domain_add, "domain_remove": _action_domain_remove, "domain_verify": _action_domain_verify,
     "options": _action_options,
 }
 
 
-def _page_context(request: HttpRequest, tenant: Tenant, idp: object, bound: dict[str, forms.Form],
+def _page_context(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None, bound: dict[str, forms.Form],
                   page_error: str) -> dict[str, object]:
     endpoints = sp_endpoints_for_request(request)
     current_host = endpoints.host.split(":")[0].lower()
@@ -257,7 +258,7 @@ def _domain_row(row: EmailDomain) -> dict[str, object]:
 @never_cache
 @require_GET
 @client_administrator_required
-def sign_in_attempt_detail(request: HttpRequest, reference: str) -> HttpResponse:
+def sign_in_attempt_detail(request: MemberRequest, reference: str) -> HttpResponse:
     attempt = attempt_for_tenant(tenant=request.tenant, reference=reference)  # type: ignore[attr-defined]
     if attempt is None:
         raise Http404

@@ -115,7 +115,7 @@ def sp_keys_live(*, tenant: Tenant, now: datetime | None = None) -> QuerySet[SpK
 
 
 def _material(key: SpKeyPair) -> SpKeyMaterial:
-    return SpKeyMaterial(pk=key.pk, private_key_pem=private_key_decrypt(key.private_key_encrypted),
+    return SpKeyMaterial(pk=key.pk, private_key_pem=private_key_decrypt(bytes(key.private_key_encrypted)),
                          certificate_pem=key.certificate_pem, fingerprint_sha256=key.fingerprint_sha256,
                          not_after=key.not_after)
 

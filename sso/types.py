@@ -5,6 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from django.contrib.sessions.backends.base import SessionBase
+
+from tenants.types import TenantRequest
+
 # --- SAML response verification (sso/saml_guard.py) ---
 
 
@@ -208,3 +212,12 @@ class IdpMetadata:
     display_name: str | None
     xml: str  # the original document as text (a leading byte-order mark removed), unchanged
 
+
+
+# --- requests through the SSO views ---
+
+
+class SamlRequest(TenantRequest):
+    """A tenant request past djangosaml2's SamlSessionMiddleware, which sets `saml_session`."""
+
+    saml_session: SessionBase

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -43,7 +43,7 @@ from sso.slo import (
 from sso.sp import sp_endpoints_for_request
 from sso.sp_keys import SpKeyUnreadable
 from sso.sp_metadata import sp_metadata_xml
-from sso.types import SamlSubject
+from sso.types import SamlRequest, SamlSubject
 
 logger = logging.getLogger("portico.sso")
 TEST_REQUESTS_KEY = "portico_test_requests"
@@ -52,21 +52,21 @@ LOGIN_HINTS_KEY = "portico_login_hints"
 ISSUED_KEY = "portico_request_issued"  # request ID -> when this browser's AuthnRequest was issued (epoch s)
 
 
-def _expired_requests(request: HttpRequest, outstanding: dict) -> frozenset[str]:
+def _expired_requests(request: SamlRequest, outstanding: dict) -> frozenset[str]:
     """Outstanding request IDs older than the TTL, or issued with no recorded time (fail closed)."""
     issued = request.saml_session.get(ISSUED_KEY, {})
     oldest = time.time() - settings.PORTICO_SAML_REQUEST_TTL_SECONDS
     return frozenset(rid for rid in outstanding if issued.get(rid, 0) < oldest)
 
 
-def _tenant_or_404(request: HttpRequest):
+def _tenant_or_404(request: SamlRequest):
     tenant = getattr(request, "tenant", None)
     if tenant is None or tenant.schema_name == "public":
         raise Http404("SSO lives on tenant hosts")
     return tenant
 
 
-def _not_configured(request: HttpRequest) -> HttpResponse:
+def _not_configured(request: SamlRequest) -> HttpResponse:
     return render(request, "sso/error.html", {
         "title": "Single sign-on isn't set up yet",
         "message": f"{request.tenant.name} hasn't connected its identity provider to Portico yet.",
@@ -78,7 +78,7 @@ def _not_configured(request: HttpRequest) -> HttpResponse:
 class SsoLoginView(LoginView):
     """GET /sso/login/?next=/path — starts SP-initiated sign-in (HTTP-Redirect AuthnRequest)."""
 
-    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def get(self, request: SamlRequest, *args, **kwargs) -> HttpResponse:
         tenant = _tenant_or_404(request)
         try:
             self.idp = idp_for_sign_in(tenant)
@@ -107,11 +107,11 @@ class SsoLoginView(LoginView):
             request.saml_session[LOGIN_HINTS_KEY] = {**hints, **{rid: hint for rid in started}}
         return response
 
-    def get_sp_config(self, request: HttpRequest) -> SPConfig:
+    def get_sp_config(self, request: SamlRequest) -> SPConfig:
         # djangosaml2's documented hook: the config of the IdP this view already looked up.
         return saml_config_for(idp=self.idp, endpoints=sp_endpoints_for_request(request))
 
-    def should_prevent_auth(self, request: HttpRequest) -> bool:
+    def should_prevent_auth(self, request: SamlRequest) -> bool:
         return request.user.is_authenticated and not self.is_test
 
 
@@ -120,7 +120,7 @@ class SsoLoginView(LoginView):
 class AcsView(View):
     """POST /sso/acs/ — one call to sso.acs.acs_process, which verifies, decides and logs."""
 
-    def post(self, request: HttpRequest) -> HttpResponse:
+    def post(self, request: SamlRequest) -> HttpResponse:
         tenant = _tenant_or_404(request)
         saml_response = request.POST.get("SAMLResponse", "")
         if not saml_response:
@@ -168,7 +168,7 @@ class AcsView(View):
         return redirect(outcome.redirect_to)
 
 
-def _test_requests_forget(request: HttpRequest, request_id: str) -> None:
+def _test_requests_forget(request: SamlRequest, request_id: str) -> None:
     tests = request.saml_session.get(TEST_REQUESTS_KEY, {})
     if request_id in tests:
         request.saml_session[TEST_REQUESTS_KEY] = {rid: True for rid in tests if rid != request_id}
@@ -176,7 +176,7 @@ def _test_requests_forget(request: HttpRequest, request_id: str) -> None:
 
 @never_cache
 @require_GET
-def sp_metadata(request: HttpRequest) -> HttpResponse:
+def sp_metadata(request: SamlRequest) -> HttpResponse:
     """The SP metadata XML for this host (its entity ID is this URL): stable, downloadable."""
     tenant = _tenant_or_404(request)
     xml = sp_metadata_xml(endpoints=sp_endpoints_for_request(request), organisation_name=tenant.name)
@@ -188,7 +188,7 @@ def sp_metadata(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-def api_me(request: HttpRequest) -> JsonResponse:
+def api_me(request: SamlRequest) -> JsonResponse:
     tenant = _tenant_or_404(request)
     if not request.user.is_authenticated:
         return JsonResponse({"error": "not_authenticated"}, status=401)
@@ -198,7 +198,7 @@ def api_me(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 @require_GET
-def test_result(request: HttpRequest, reference: str) -> HttpResponse:
+def test_result(request: SamlRequest, reference: str) -> HttpResponse:
     tenant = _tenant_or_404(request)
     if not request.user.is_authenticated:
         return redirect(f"/login/?next=/sso/test/{reference}/")
@@ -214,7 +214,7 @@ def test_result(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def logout_view(request: HttpRequest) -> HttpResponse:
+def logout_view(request: SamlRequest) -> HttpResponse:
     """Sign out: the Portico session ends first, whatever the IdP does next; where the tenant's IdP has a
     logout URL, the browser then carries a signed LogoutRequest there (sso.slo)."""
     if request.method != "POST":
@@ -239,7 +239,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @csrf_exempt  # the IdP sends it (a redirect or a cross-site POST); the message's signature is the proof
 @require_http_methods(["GET", "POST"])
-def slo(request: HttpRequest) -> HttpResponse:
+def slo(request: SamlRequest) -> HttpResponse:
     """/sso/slo/ — SingleLogoutService (HTTP-Redirect and HTTP-POST): the IdP's LogoutResponse to Portico's
     sign-out, or its own LogoutRequest. One call to sso.slo.slo_receive, which verifies, decides and records."""
     tenant = _tenant_or_404(request)

@@ -25,21 +25,22 @@ def dtd_declaration(document: str | bytes) -> Literal["DOCTYPE", "ENTITY"] | Non
     UTF-16 would hide "<!DOCTYPE" behind NUL bytes.
     """
     if isinstance(document, bytes):
-        doctype, entity = _DOCTYPE_BYTES, _ENTITY_BYTES
+        doctype, entity = bool(_DOCTYPE_BYTES.search(document)), bool(_ENTITY_BYTES.search(document))
     else:
-        doctype, entity = _DOCTYPE, _ENTITY
-    if doctype.search(document):
+        doctype, entity = bool(_DOCTYPE.search(document)), bool(_ENTITY.search(document))
+    if doctype:
         return "DOCTYPE"
-    if entity.search(document):
+    if entity:
         return "ENTITY"
     return None
 
 
-def hardened_parser(*, keep_comments: bool) -> etree.XMLParser:
+def hardened_parser(*, keep_comments: bool, remove_blank_text: bool = False) -> etree.XMLParser:
     """A new parser that never resolves entities, loads a DTD or touches the network.
 
     A new one per call: lxml parsers are not meant to be shared across threads.
-    `keep_comments` keeps comments and processing instructions in the tree.
+    `keep_comments` keeps comments and processing instructions in the tree; `remove_blank_text`
+    drops whitespace between elements (for pretty-printing, never before a signature check).
     The encoding is forced to UTF-8 so that lxml parses exactly the characters the
     caller scanned with `dtd_declaration`, whatever the XML declaration claims.
     """
@@ -53,6 +54,7 @@ def hardened_parser(*, keep_comments: bool) -> etree.XMLParser:
         huge_tree=False,
         remove_comments=not keep_comments,
         remove_pis=not keep_comments,
+        remove_blank_text=remove_blank_text,
     )
 
 

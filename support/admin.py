@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.conf import settings
@@ -45,6 +46,11 @@ from tenants.admin import TenantFilter
 from tenants.audit import audit_action_phrase
 from tenants.models import AuditEvent, Tenant
 from tenants.selectors import email_domains_of
+from tenants.types import signed_in_user
+
+if TYPE_CHECKING:
+    from django.contrib.admin.filters import _ListFilterChoices
+    from django.contrib.admin.views.main import ChangeList
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -88,7 +94,7 @@ class StatusFilter(admin.SimpleListFilter):
             return queryset
         return queryset.filter(status=value)
 
-    def choices(self, changelist) -> Iterator[dict]:
+    def choices(self, changelist: ChangeList) -> Iterator[_ListFilterChoices]:
         current = self.value() or NewUserRequest.Status.PENDING
         for lookup, title in self.lookup_choices:
             yield {"selected": current == lookup, "display": title,
@@ -251,7 +257,7 @@ class NewUserRequestAdmin(admin.ModelAdmin):
                 "cancel_url": self._change_url(pk),
             })
         try:
-            new_user_request_approve(new_user_request=row, actor=request.user)
+            new_user_request_approve(new_user_request=row, actor=signed_in_user(request))
         except ProvisioningError as exc:
             messages.error(request, f"Not approved: {exc.message}")
         else:
@@ -265,7 +271,7 @@ class NewUserRequestAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, row):
             return HttpResponse(status=403)
         try:
-            new_user_request_approval_undo(new_user_request=row, actor=request.user)
+            new_user_request_approval_undo(new_user_request=row, actor=signed_in_user(request))
         except ProvisioningError as exc:
             messages.error(request, f"Not undone: {exc.message}")
         else:
@@ -286,7 +292,7 @@ class NewUserRequestAdmin(admin.ModelAdmin):
         form = RejectionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                new_user_request_reject(new_user_request=row, actor=request.user, reason=form.cleaned_data["reason"])
+                new_user_request_reject(new_user_request=row, actor=signed_in_user(request), reason=form.cleaned_data["reason"])
             except ProvisioningError as exc:
                 messages.error(request, f"Not rejected: {exc.message}")
             else:
@@ -313,7 +319,7 @@ class NewUserRequestAdmin(admin.ModelAdmin):
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[NewUserRequest]) -> HttpResponse | None:
         rows = list(queryset.select_related("tenant").order_by("created"))
         if "apply" in request.POST:
-            _report(request, new_user_requests_approve(request_ids=[r.pk for r in rows], actor=request.user),
+            _report(request, new_user_requests_approve(request_ids=[r.pk for r in rows], actor=signed_in_user(request)),
                     "Approved")
             return None
         return TemplateResponse(request, "support/admin/approve_requests.html", {
@@ -329,7 +335,7 @@ class NewUserRequestAdmin(admin.ModelAdmin):
         form = RejectionForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             ids = list(queryset.order_by("created").values_list("pk", flat=True))
-            _report(request, new_user_requests_reject(request_ids=ids, actor=request.user,
+            _report(request, new_user_requests_reject(request_ids=ids, actor=signed_in_user(request),
                                                       reason=form.cleaned_data["reason"]), "Rejected")
             return None
         return self._rejection_page(request, form=form, rows=list(queryset.select_related("tenant")), bulk=True)
@@ -401,7 +407,7 @@ class SetupLinkAdmin(admin.ModelAdmin):
         sent: tuple[SetupLink, str] | None = None
         if request.method == "POST" and form.is_valid():
             try:
-                sent = setup_link_create(tenant=tenant, email=form.cleaned_data["email"], actor=request.user)
+                sent = setup_link_create(tenant=tenant, email=form.cleaned_data["email"], actor=signed_in_user(request))
             except ProvisioningError as exc:
                 form.add_error("email" if exc.field == "email" else None, exc.message)
         context = {

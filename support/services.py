@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -39,14 +39,14 @@ from provisioning.selectors import (
     tenant_url,
 )
 from provisioning.services import (
-    _check_may_grant,
-    _collect,
-    _email_access_granted,
-    _level_require,
-    _membership_apply,
+    access_grant_check,
+    access_granted_email_queue,
+    access_level_require,
     email_normalize,
     email_validate_for_tenant,
     member_add,
+    membership_apply,
+    problems_collect,
 )
 from provisioning.types import BulkDecision, RequestedProperty
 from support.models import NewUserRequest, SetupLink
@@ -78,7 +78,7 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
     this transaction commits. An earlier unused link for the same address stops working: the
     newest link is the one that counts.
     """
-    if isinstance(actor, AbstractBaseUser) and not getattr(actor, "is_staff", False):
+    if isinstance(actor, User) and not getattr(actor, "is_staff", False):
         raise NotAllowed("Only Portico support staff send set-up links.")
     if tenant.is_public:
         raise ProvisioningError("Set-up links are for customer tenants, not the central site.")
@@ -97,7 +97,7 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
                                             expires_at__gt=now).update(expires_at=now)
         link = SetupLink.objects.create(
             tenant=tenant, email=email, token_sha256=SetupLink.token_digest(token),
-            created_by=actor if isinstance(actor, AbstractBaseUser) else None,
+            created_by=actor if isinstance(actor, User) else None,
             expires_at=now + timedelta(hours=hours),
         )
         audit_record(actor=actor, action="setup_link.create", tenant=tenant, target=email,
@@ -111,7 +111,7 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
     return link, url
 
 
-def setup_link_redeem(*, tenant: Tenant, token: str) -> AbstractBaseUser:
+def setup_link_redeem(*, tenant: Tenant, token: str) -> User:
     """Use a set-up link: its address becomes an active Client Administrator of the tenant (every
     property), in the same transaction that marks the link used. Returns that tenant user, for
     the caller to sign in; raises SetupLinkRefused (unknown, another tenant's, expired, used)."""
@@ -122,7 +122,7 @@ def setup_link_redeem(*, tenant: Tenant, token: str) -> AbstractBaseUser:
             held = Membership.objects.filter(user__username=link.email, state=Membership.State.ACTIVE).values_list(
                 "access_level", flat=True).first()
             level = AccessLevel.CLIENT_ADMINISTRATOR
-            if AccessLevel.rank(held) > AccessLevel.rank(level):
+            if held and AccessLevel.rank(held) > AccessLevel.rank(level):
                 level = AccessLevel(held)  # someone holding Portico's own Support level keeps it
             result = member_add(tenant=tenant, email=link.email, access_level=level, properties=(), actor=actor)
             user = result.membership.user
@@ -138,28 +138,30 @@ def setup_link_redeem(*, tenant: Tenant, token: str) -> AbstractBaseUser:
 # --- New User requests --------------------------------------------------------------------------
 
 def new_user_request_check(
-    *, tenant: Tenant, requester: AbstractBaseUser, email: str | None, first_name: str | None,
+    *, tenant: Tenant, requester: User, email: str | None, first_name: str | None,
     last_name: str | None, access_level: AccessLevel | str | None, properties: Sequence[Property] | None,
-) -> tuple[str, AccessLevel]:
+) -> tuple[str | None, AccessLevel | None]:
     """Every problem with a New User request at once (raised together as Problems); the normalized
     e-mail and the access level when there is none. None for a value means "the form reported
     it already": its check is skipped."""
     if not member_can_request_users(user=requester):
         raise NotAllowed("Your access level doesn't allow requesting new users.")
     problems: list[ProvisioningError] = []
-    checked_email = _collect(problems, lambda: _request_email_check(tenant=tenant, email=email)) \
+    checked_email = problems_collect(problems, lambda: _request_email_check(tenant=tenant, email=email)) \
         if email is not None else None
     if first_name is not None and not first_name.strip():
         problems.append(ProvisioningError("Enter a first name.", field="first_name"))
     if last_name is not None and not last_name.strip():
         problems.append(ProvisioningError("Enter a surname.", field="last_name"))
-    level = _collect(problems, lambda: _level_require(access_level)) if access_level is not None else None
+    level = (problems_collect(problems, lambda: access_level_require(access_level=access_level))
+             if access_level is not None else None)
     if properties is not None and not list(properties):
         problems.append(ProvisioningError("Choose at least one property.", field="properties"))
     elif properties is not None and level is not None:
-        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=list(properties)))
+        problems_collect(problems, lambda: access_grant_check(actor=requester, access_level=level,
+                                                              properties=list(properties)))
     elif level is not None:
-        _collect(problems, lambda: _check_may_grant(actor=requester, access_level=level, properties=[]))
+        problems_collect(problems, lambda: access_grant_check(actor=requester, access_level=level, properties=[]))
     problems_raise(problems)
     return checked_email, level
 
@@ -179,7 +181,7 @@ def _request_email_check(*, tenant: Tenant, email: str) -> str:
 def new_user_request_create(
     *,
     tenant: Tenant,
-    requester: AbstractBaseUser,
+    requester: User,
     email: str,
     first_name: str,
     last_name: str,
@@ -192,8 +194,10 @@ def new_user_request_create(
     The person may never have signed in (pre-provisioning) or be in the Waiting Room already.
     Support staff are e-mailed once the request is committed.
     """
-    email, level = new_user_request_check(tenant=tenant, requester=requester, email=email, first_name=first_name,
-                                          last_name=last_name, access_level=access_level, properties=properties)
+    checked, level = new_user_request_check(tenant=tenant, requester=requester, email=email, first_name=first_name,
+                                            last_name=last_name, access_level=access_level, properties=properties)
+    assert checked is not None and level is not None  # both were given, so both were checked
+    email = checked
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
     properties = list(properties)
     existing = Membership.objects.filter(Q(user__username=email) | Q(user__email__iexact=email)).first()
@@ -245,7 +249,7 @@ def _request_lock(request_id: int) -> NewUserRequest:
 
 
 def _staff_require(actor: Actor) -> None:
-    if not (isinstance(actor, AbstractBaseUser) and getattr(actor, "is_staff", False)):
+    if not (isinstance(actor, User) and getattr(actor, "is_staff", False)):
         raise NotAllowed("Only Portico support staff decide New User requests.")
 
 
@@ -258,7 +262,7 @@ def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: A
     with transaction.atomic():
         row = _request_lock(request_id)
         tenant = row.tenant
-        level = _level_require(row.access_level)
+        level = access_level_require(access_level=row.access_level)
         with schema_context(tenant.schema_name):
             ids = [p.get("id") for p in row.properties]
             codes = [p.get("code") for p in row.properties]
@@ -268,14 +272,14 @@ def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: A
             if not found and not level_sees_all_properties(level):
                 raise ProvisioningError(
                     f"None of the properties asked for {row.email} exist in {tenant.name} any more; reject it.")
-            result = _membership_apply(
+            result = membership_apply(
                 email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
                 access_level=level, properties=found, origin=Membership.Origin.REQUEST,
                 add_properties=True, keep_higher_level=True,
             )
-            _email_access_granted(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
+            access_granted_email_queue(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
         row.status = NewUserRequest.Status.APPROVED
-        row.decided_by = actor
+        row.decided_by = actor if isinstance(actor, User) else None
         row.decided_by_label = actor_label(actor)
         row.decided_at = timezone.now()
         row.decision_changes = {"user_created": result.user_created, "changes": result.changes,
@@ -302,7 +306,7 @@ def new_user_request_reject(*, new_user_request: NewUserRequest | int, actor: Ac
     with transaction.atomic():
         row = _request_lock(request_id)
         row.status = NewUserRequest.Status.REJECTED
-        row.decided_by = actor
+        row.decided_by = actor if isinstance(actor, User) else None
         row.decided_by_label = actor_label(actor)
         row.decided_at = timezone.now()
         row.rejection_reason = reason[:4000]
@@ -352,7 +356,7 @@ def new_user_requests_reject(*, request_ids: Iterable[int], actor: Actor, reason
 
 # --- The Waiting Room ------------------------------------------------------------------------------
 
-def waiting_room_access_ask(*, tenant: Tenant, user: AbstractBaseUser) -> list[str]:
+def waiting_room_access_ask(*, tenant: Tenant, user: User) -> list[str]:
     """A Waiting Room visitor's "Ask for access": e-mail the tenant's property managers (or its
     Client Administrators where it has none) who is waiting, with a link that files the New User
     request pre-filled. Once per person per ACCESS_ASK_INTERVAL; returns who was e-mailed.
@@ -389,7 +393,7 @@ def _people(n: int) -> str:
     return f"{n} {'person' if n == 1 else 'people'}"
 
 
-def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: AbstractBaseUser) -> NewUserRequest:
+def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: User) -> NewUserRequest:
     """The requester (or a Client Administrator of the tenant) takes back a request support has
     not decided yet; nobody's access changes."""
     with transaction.atomic():
@@ -410,7 +414,7 @@ def new_user_request_withdraw(*, tenant: Tenant, request_id: int, actor: Abstrac
 
 
 # How long support staff may undo an approval made by mistake.
-APPROVAL_UNDO_WINDOW = timezone.timedelta(minutes=15)
+APPROVAL_UNDO_WINDOW = timedelta(minutes=15)
 
 
 def new_user_request_approval_undo(*, new_user_request: NewUserRequest | int, actor: Actor) -> NewUserRequest:

@@ -19,8 +19,11 @@ from tenants.services import (
     host_normalize,
     tenant_email_domain_remove,
     tenant_email_domains_add,
+    tenant_host_primary_set,
+    tenant_hosts_add,
+    tenant_hosts_remove,
 )
-from tenants.types import DomainCheck
+from tenants.types import DomainCheck, signed_in_user
 
 
 class TenantFilter(admin.SimpleListFilter):
@@ -62,9 +65,19 @@ class DomainInlineForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from exc
 
 
+class HostFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms
+                if f not in self.deleted_forms and f.cleaned_data.get("domain")]
+        if kept and sum(1 for f in kept if f.cleaned_data.get("is_primary")) != 1:
+            raise forms.ValidationError("Exactly one host name must be primary (it is the one links and e-mails use).")
+
+
 class DomainInline(admin.TabularInline):
     model = Domain
     form = DomainInlineForm
+    formset = HostFormSet
     extra = 0
     verbose_name = "host name"
     verbose_name_plural = "host names (each serves the tenant's portal and its own SAML Identifier and Reply URL)"
@@ -132,7 +145,7 @@ class TenantAdmin(admin.ModelAdmin):
         obj.save()
         transaction.on_commit(routing_invalidate)  # status or name: cached routing must not serve the old row
         if form.changed_data:
-            audit_record(actor=request.user, action="tenant.update", tenant=obj, target=obj.slug,
+            audit_record(actor=signed_in_user(request), action="tenant.update", tenant=obj, target=obj.slug,
                          data={name: str(form.cleaned_data.get(name)) for name in form.changed_data})
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: forms.BaseModelFormSet,
@@ -151,30 +164,42 @@ class TenantAdmin(admin.ModelAdmin):
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline in formset.deleted_forms:
             if inline.instance.pk:
-                tenant_email_domain_remove(tenant=tenant, domain=inline.instance.domain, actor=request.user)
+                tenant_email_domain_remove(tenant=tenant, domain=inline.instance.domain, actor=signed_in_user(request))
                 formset.deleted_objects.append(inline.instance)
         for inline in formset.forms:
             if inline in formset.deleted_forms or not inline.has_changed() or not inline.cleaned_data.get("domain"):
                 continue
             if inline.instance.pk:
                 old = EmailDomain.objects.get(pk=inline.instance.pk).domain
-                tenant_email_domain_remove(tenant=tenant, domain=old, actor=request.user)
-            added = tenant_email_domains_add(tenant=tenant, domains=[inline.cleaned_data["domain"]], actor=request.user)
+                tenant_email_domain_remove(tenant=tenant, domain=old, actor=signed_in_user(request))
+            added = tenant_email_domains_add(tenant=tenant, domains=[inline.cleaned_data["domain"]], actor=signed_in_user(request))
             formset.new_objects.extend(added)
 
     def _hosts_save(self, request: HttpRequest, tenant: Tenant, formset: forms.BaseModelFormSet) -> None:
-        instances = formset.save(commit=False)
-        removed = [obj.domain for obj in formset.deleted_objects]
-        for obj in formset.deleted_objects:
-            obj.delete()
-        for obj in instances:
-            obj.tenant = tenant
-            obj.save()
-        if instances or removed:
-            audit_record(actor=request.user, action="tenant.hosts_update", tenant=tenant,
-                         data={"saved": [obj.domain for obj in instances], "removed": removed})
-            transaction.on_commit(routing_invalidate)
-        formset.save_m2m()
+        # Through the services (uniqueness across tenants, audit, routing invalidation). Added first,
+        # then the primary moved, then removed: the primary host is never removed (HostFormSet.clean).
+        actor = signed_in_user(request)
+        added: list[str] = []
+        removed = [inline.instance.domain for inline in formset.deleted_forms if inline.instance.pk]
+        primary = None
+        for inline in formset.forms:
+            if inline in formset.deleted_forms or not inline.cleaned_data.get("domain"):
+                continue
+            host = inline.cleaned_data["domain"]
+            old = Domain.objects.get(pk=inline.instance.pk).domain if inline.instance.pk else None
+            if host != old:
+                added.append(host)
+                if old:
+                    removed.append(old)
+            if inline.cleaned_data.get("is_primary"):
+                primary = host
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if added:
+            formset.new_objects.extend(tenant_hosts_add(tenant=tenant, hosts=added, actor=actor))
+        if primary:
+            tenant_host_primary_set(tenant=tenant, host=primary, actor=actor)
+        if removed:
+            tenant_hosts_remove(tenant=tenant, hosts=removed, actor=actor)
 
 
 @admin.register(Domain)
@@ -214,7 +239,7 @@ class EmailDomainAdmin(ReadOnlyAdmin):
         done, refused = [], []
         for row in queryset.filter(verified_at__isnull=True).select_related("tenant"):
             try:
-                email_domain_verified_mark(email_domain=row, method=EmailDomain.Method.SUPPORT, actor=request.user)
+                email_domain_verified_mark(email_domain=row, method=EmailDomain.Method.SUPPORT, actor=signed_in_user(request))
             except TenantError as exc:
                 refused.append(f"{row.domain} ({row.tenant.slug}): {exc}")
             else:
@@ -229,9 +254,12 @@ class EmailDomainAdmin(ReadOnlyAdmin):
     @admin.action(description="Check the DNS TXT record of selected domains now", permissions=["verify"])
     def check_dns_selected(self, request: HttpRequest, queryset: QuerySet[EmailDomain]) -> None:
         for row in queryset.select_related("tenant"):
-            outcome = email_domain_dns_check(email_domain_id=row.pk, actor=request.user)
+            outcome = email_domain_dns_check(email_domain_id=row.pk, actor=signed_in_user(request))
             level = messages.SUCCESS if outcome in (DomainCheck.verified, DomainCheck.already_verified) else messages.WARNING
             self.message_user(request, f"DNS check of {row.domain} ({row.tenant.slug}): {outcome}.", level)
+
+
+_AUDIT_FIELDS = ("created", "tenant", "actor", "action", "target", "data")
 
 
 @admin.register(AuditEvent)
@@ -241,5 +269,5 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["actor", "target", "action"]
     list_select_related = ["tenant"]
     date_hierarchy = "created"
-    fields = ["created", "tenant", "actor", "action", "target", "data"]
-    readonly_fields = fields
+    fields = _AUDIT_FIELDS
+    readonly_fields = _AUDIT_FIELDS

@@ -10,6 +10,7 @@ AUDIT_ACTION_PHRASES: dict[str, str] = {
     "tenant.update": "Tenant details changed",
     "tenant.hosts_add": "Host names added",
     "tenant.hosts_update": "Host names changed",
+    "tenant.host_primary_set": "Primary host name changed",
     "tenant.email_domains_add": "Email domains added",
     "tenant.email_domain_remove": "Email domain removed",
     "tenant.email_domain_verify": "Email domain verified",

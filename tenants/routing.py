@@ -12,6 +12,8 @@ from typing import Any
 from django.core.cache import caches
 from django.db import connection
 
+from tenants.types import tenant_connection
+
 ROUTING_CACHE = "routing"
 _VERSION_KEY = "tenants:routing:version"
 _ENTRY_TTL = 24 * 3600
@@ -52,7 +54,7 @@ def _tenant_fields(host: str) -> dict[str, Any] | None:
     from tenants.models import Domain, Tenant
 
     # Domains live in the public schema, the one place routing reads from the database.
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     domain = Domain.objects.select_related("tenant").filter(domain=host).first()
     if domain is None:
         return None

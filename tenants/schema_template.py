@@ -26,6 +26,7 @@ from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from tenants.errors import TenantError
+from tenants.types import tenant_connection
 
 TEMPLATE_SCHEMA = "_template"  # a leading underscore: no tenant slug can map to it
 _ADVISORY_LOCK = 0x706F7274  # "port": serialises template refreshes across processes
@@ -98,7 +99,7 @@ def template_refresh(*, verbosity: int = 0) -> bool:
             cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(TEMPLATE_SCHEMA)}")
         call_command("migrate_schemas", tenant=True, schema_name=TEMPLATE_SCHEMA, interactive=False,
                      verbosity=verbosity)
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     _copy_cache.clear()
     return True
 
@@ -187,7 +188,7 @@ def schema_clone_from_template(*, schema_name: str) -> None:
         cursor.execute("\n".join(parts))
     # The batch ran with whatever search_path was set; nothing in it changed it, but be explicit
     # that the next cursor must set the path again rather than trust a remembered one.
-    connection.search_path_set_schemas = None
+    tenant_connection().search_path_set_schemas = None
 
 
 def template_ready() -> bool:

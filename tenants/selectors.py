@@ -6,6 +6,7 @@ from django.db.models import F, QuerySet
 
 from tenants.addresses import InvalidAddress, domain_canonical
 from tenants.models import EmailDomain, Tenant
+from tenants.types import tenant_connection
 
 
 def tenant_list() -> QuerySet[Tenant]:
@@ -71,8 +72,7 @@ def tenant_current() -> Tenant | None:
 
     schema_context() installs a stand-in object rather than the Tenant row, so look the row up.
     """
-    from django.db import connection
-
+    connection = tenant_connection()
     tenant = getattr(connection, "tenant", None)
     if isinstance(tenant, Tenant):
         return None if tenant.is_public else tenant

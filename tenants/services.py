@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -36,7 +36,7 @@ HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 def actor_label(actor: Actor) -> str:
     if actor is None:
         return "system"
-    if isinstance(actor, AbstractBaseUser):
+    if isinstance(actor, User):
         prefix = "support" if getattr(actor, "is_staff", False) else "user"
         return f"{prefix}:{getattr(actor, 'email', '') or actor.get_username()}"
     return str(actor)
@@ -295,6 +295,22 @@ def tenant_hosts_remove(*, tenant: Tenant, hosts: Iterable[str], actor: Actor) -
             audit_record(actor=actor, action="tenant.hosts_remove", tenant=tenant, data={"hosts": host_list})
             transaction.on_commit(routing_invalidate)
     return deleted
+
+
+def tenant_host_primary_set(*, tenant: Tenant, host: str, actor: Actor) -> Domain:
+    """Make one of the tenant's hosts its primary (the one links and e-mails use)."""
+    host = host_normalize(host)
+    with transaction.atomic():
+        row = Domain.objects.select_for_update().filter(tenant=tenant, domain=host).first()
+        if row is None:
+            raise TenantError(f"{host} is not a host of tenant {tenant.slug}.")
+        if not row.is_primary:
+            Domain.objects.filter(tenant=tenant, is_primary=True).update(is_primary=False)
+            Domain.objects.filter(pk=row.pk).update(is_primary=True)
+            row.is_primary = True
+            audit_record(actor=actor, action="tenant.host_primary_set", tenant=tenant, target=host)
+            transaction.on_commit(routing_invalidate)
+    return row
 
 
 def tenant_status_set(*, tenant: Tenant, status: str, actor: Actor) -> Tenant:

@@ -51,3 +51,17 @@ def test_apps_import_only_downhill(package: str, forbidden: tuple[str, ...], why
 def test_the_scan_sees_imports_inside_functions() -> None:
     # sso.services imports the outbox inside a function; the scan must see it.
     assert "outbox" in imported_packages("sso")["sso/services.py"]
+
+
+def test_the_test_idp_borrows_only_the_hardened_xml_parser_from_the_product() -> None:
+    # testidp stands in for an outside IdP and runs without Django; it shares sso.xmlsafe (lxml only)
+    # so that one parser refuses DTDs everywhere, and nothing else of the product.
+    product = {"portal", "tenants", "sso", "provisioning", "support", "outbox", "scim"}
+    borrowed: set[str] = set()
+    for path in sorted((REPO / "testidp").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in product:
+                borrowed.add(node.module)
+            elif isinstance(node, ast.Import):
+                borrowed.update(a.name for a in node.names if a.name.split(".")[0] in product)
+    assert borrowed == {"sso.xmlsafe"}

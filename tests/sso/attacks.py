@@ -575,6 +575,7 @@ def _sign(
         c14n_algorithm=c14n_algorithm,
     )
     key = serialization.load_pem_private_key(keypair.key_pem.encode("ascii"), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)  # the test IdP's keys are RSA
     key_info = etree.Element(f"{{{DS_NS}}}KeyInfo", nsmap={"ds": DS_NS})
     etree.SubElement(etree.SubElement(key_info, f"{{{DS_NS}}}X509Data"), f"{{{DS_NS}}}X509Certificate").text = (
         keypair.cert_base64

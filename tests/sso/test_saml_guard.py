@@ -14,7 +14,7 @@ import pytest
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
 
-from sso.saml_guard import SamlRejected, _bind_signed_element, peek_response, verify_saml_response
+from sso.saml_guard import SamlRejected, _bind_signed_element, verify_saml_response
 from sso.types import RejectCode, VerifiedResponse
 from testidp.idp import TestIdP
 from testidp.keys import KeyPair, generate_keypair
@@ -183,12 +183,6 @@ def test_accepts_clock_skew_within_tolerance(idp: TestIdP) -> None:
     xml = build(idp, issue_instant=expired_a_minute_ago, lifetime=timedelta(minutes=5))
 
     assert verify(idp, xml, clock_skew=timedelta(seconds=120)).name_id == EMAIL
-
-
-def test_peek_response_reads_issuer_and_in_response_to_without_verifying(idp: TestIdP) -> None:
-    unsigned = attacks.strip_signature(build(idp))
-
-    assert peek_response(b64(unsigned)) == (idp.entity_id, REQUEST_ID)
 
 
 # --- row 1: XML Signature Wrapping, duplicate IDs ---
