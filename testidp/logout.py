@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from sso.xmlsafe import dtd_declaration, hardened_parser, has_dtd
 from testidp.errors import InvalidInput
 from testidp.keys import KeyPair
 from testidp.signing import DS_NS, SAML_NS, _private_key, sign_enveloped
@@ -160,13 +161,9 @@ def sp_metadata_fetch(entity_id: str) -> tuple[tuple[str, ...], str]:
             document = answer.read(MAX_XML_BYTES + 1)
     except OSError as exc:
         raise InvalidInput(f"cannot read the SP's metadata at {entity_id}: {exc}") from None
-    if len(document) > MAX_XML_BYTES or b"<!DOCTYPE" in document or b"<!ENTITY" in document:
-        raise InvalidInput("the SP's metadata is too large or carries a DTD")
-    try:
-        parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
-        root = etree.fromstring(document, parser=parser)
-    except etree.XMLSyntaxError:
-        raise InvalidInput("the SP's metadata is not well-formed XML") from None
+    if len(document) > MAX_XML_BYTES:
+        raise InvalidInput("the SP's metadata is too large")
+    root = _parse(document, what="the SP's metadata")
     sp = root.find(f"{{{MD_NS}}}SPSSODescriptor")
     if sp is None:
         raise InvalidInput("the SP's metadata has no SPSSODescriptor")
@@ -198,13 +195,22 @@ def _inflate_parse(value: str) -> etree._Element:
         xml = inflater.decompress(raw, MAX_XML_BYTES + 1)
     except (binascii.Error, ValueError, zlib.error):
         raise InvalidInput("SAMLRequest is not base64 of raw DEFLATE") from None
-    if len(xml) > MAX_XML_BYTES or b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
-        raise InvalidInput("SAMLRequest is too large or carries a DTD")
+    if len(xml) > MAX_XML_BYTES:
+        raise InvalidInput("SAMLRequest is too large")
+    return _parse(xml, what="SAMLRequest")
+
+
+def _parse(xml: bytes, *, what: str) -> etree._Element:
+    # Portico's own hardened parsing (sso.xmlsafe, which needs only lxml), as for AuthnRequests.
+    if dtd_declaration(xml):
+        raise InvalidInput(f"{what} carries a DTD")
     try:
-        parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
-        return etree.fromstring(xml, parser=parser)
-    except etree.XMLSyntaxError:
-        raise InvalidInput("SAMLRequest is not well-formed XML") from None
+        root = etree.fromstring(xml, parser=hardened_parser(keep_comments=True))
+    except (etree.XMLSyntaxError, ValueError):
+        raise InvalidInput(f"{what} is not well-formed XML") from None
+    if has_dtd(root):
+        raise InvalidInput(f"{what} carries a DTD")
+    return root
 
 
 def _root(tag: str, message_id: str, destination: str | None, now: datetime) -> etree._Element:
