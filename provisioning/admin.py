@@ -8,7 +8,7 @@ from provisioning.selectors import tenant_members_overview
 from tenants.models import Tenant
 
 
-class TenantMembersAdminMixin:
+class TenantMembersAdminMixin(admin.ModelAdmin):
     """The tenant list's "users" column and the tenant page's list of users (read in its schema)."""
 
     @admin.display(description="users")
@@ -18,6 +18,6 @@ class TenantMembersAdminMixin:
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict | None = None) -> HttpResponse:
-        tenant = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        tenant = self.get_object(request, object_id)
         extra = {"members_overview": tenant_members_overview(tenant=tenant)} if tenant is not None else {}
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})  # type: ignore[misc]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})

@@ -212,17 +212,22 @@ def scim_user_replace(*, tenant: Tenant, scim_id: str, data: Any, actor: str) ->
         return _user_store(tenant=tenant, scim_user=scim_user, doc=doc, actor=actor, action="scim.user_replace")
 
 
+def _patch_apply(doc: dict, operations: Any, *, core_urn: str) -> dict:
+    """The PATCH operations applied to `doc` in order (scim.patch), for Users and Groups alike."""
+    for operation in _operations(operations):
+        try:
+            operation_apply(doc, op=operation.get("op", ""), path_text=operation.get("path"),
+                            value=operation.get("value"), core_urn=core_urn)
+        except ScimNoTarget as exc:
+            raise ScimError(400, "remove needs a path.", scim_type="noTarget") from exc
+    return doc
+
+
 def scim_user_patch(*, tenant: Tenant, scim_id: str, operations: Any, actor: str) -> ScimUser:
     """PATCH /Users/{id} in either of Entra's dialects (scim.patch)."""
     with transaction.atomic():
         scim_user = _live_user(scim_id)
-        doc = copy.deepcopy(scim_user.attributes)
-        for operation in _operations(operations):
-            try:
-                operation_apply(doc, op=operation.get("op", ""), path_text=operation.get("path"),
-                                value=operation.get("value"), core_urn=USER_URN)
-            except ScimNoTarget as exc:
-                raise ScimError(400, "remove needs a path.", scim_type="noTarget") from exc
+        doc = _patch_apply(copy.deepcopy(scim_user.attributes), operations, core_urn=USER_URN)
         doc = {k: v for k, v in doc.items() if k not in _READ_ONLY}
         return _user_store(tenant=tenant, scim_user=scim_user, doc=doc, actor=actor, action="scim.user_patch")
 
@@ -432,13 +437,7 @@ def scim_group_replace(*, tenant: Tenant, scim_id: str, data: Any, actor: str) -
 def scim_group_patch(*, tenant: Tenant, scim_id: str, operations: Any, actor: str) -> ScimGroup:
     with transaction.atomic():
         group = _live_group(scim_id)
-        doc = _group_doc(group)
-        for operation in _operations(operations):
-            try:
-                operation_apply(doc, op=operation.get("op", ""), path_text=operation.get("path"),
-                                value=operation.get("value"), core_urn=GROUP_URN)
-            except ScimNoTarget as exc:
-                raise ScimError(400, "remove needs a path.", scim_type="noTarget") from exc
+        doc = _patch_apply(_group_doc(group), operations, core_urn=GROUP_URN)
         return _group_store(tenant=tenant, group=group, doc=doc, actor=actor, action="scim.group_patch")
 
 

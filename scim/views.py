@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -87,7 +87,7 @@ def scim_endpoint(methods: tuple[str, ...]) -> Callable[[ScimView], ScimView]:
                 if request.method not in methods:
                     raise ScimError(405, f"{request.method} is not supported here.")
                 services.scim_token_touch(token=token)
-                request.scim_actor = token.actor  # type: ignore[attr-defined]
+                cast(ScimRequest, request).scim_actor = token.actor  # read by the views as ScimRequest
                 return view(request, *args, base=base, **kwargs)
             except ScimError as exc:
                 if exc.status >= 400 and exc.status != 404:

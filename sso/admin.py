@@ -5,6 +5,7 @@ so it is validated the same way and leaves the same audit record.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -31,8 +32,10 @@ from sso.services import (
     idp_options_update,
 )
 from sso.sp import sp_endpoints
+from sso.types import IdpOptions
 from tenants.admin import ReadOnlyAdmin
 from tenants.models import Tenant
+from tenants.types import signed_in_user
 
 # --- What sso adds to the Tenant admin (composed in portal/admin.py) ------------------------------------
 
@@ -83,12 +86,12 @@ class IdpOptionsAdminForm(forms.ModelForm, AttributeMappingFields):
         model = IdentityProvider
         fields = ["display_name", "allow_idp_initiated", "restrict_email_domains"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if self.instance.pk:
             for name, value in OptionsForm.initial_for(self.instance).items():
                 self.initial.setdefault(name, value)
-        self.cleaned_options: dict[str, object] = {}
+        self.cleaned_options: IdpOptions | None = None  # set by clean() when the options are valid
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -166,19 +169,19 @@ class AdminConfigureForm(ConfigErrorMixin, forms.Form):
 class IdentityProviderAdmin(admin.ModelAdmin):
     form = IdpOptionsAdminForm
     change_form_template = "sso/admin/idp_change_form.html"
-    list_display = ["tenant", "display_name", "source", "enabled", "last_success", "last_failure",
+    list_display = ["tenant", "display_name", "source", "last_success", "last_failure",
                     "certificate_expiry", "refresh_problem"]
-    list_filter = ["source", "enabled", "allow_idp_initiated"]
+    list_filter = ["source", "allow_idp_initiated"]
     search_fields = ["tenant__slug", "tenant__name", "entity_id"]
     list_select_related = ["tenant"]
     inlines = [IdpCertificateInline]
     actions = ["refresh_metadata_now"]
     readonly_fields = ["tenant", "entity_id", "sso_url", "slo_url", "source", "metadata_url", "metadata_fetched_at",
-                       "metadata_refresh_error", "metadata_refresh_failed_at", "enabled", "last_success_at",
+                       "metadata_refresh_error", "metadata_refresh_failed_at", "last_success_at",
                        "last_failure_at", "sp_values", "version", "created", "updated"]
     fieldsets = [
         ("Connection (change with “Reconfigure”)", {"fields": [
-            "tenant", "entity_id", "sso_url", "slo_url", "source", "metadata_url", "enabled", "sp_values"]}),
+            "tenant", "entity_id", "sso_url", "slo_url", "source", "metadata_url", "sp_values"]}),
         ("Health", {"fields": ["last_success_at", "last_failure_at", "metadata_fetched_at", "metadata_refresh_error",
                                "metadata_refresh_failed_at", "version", "created", "updated"]}),
         ("Options", {"fields": ["display_name", "allow_idp_initiated", "restrict_email_domains"]}),
@@ -233,7 +236,8 @@ class IdentityProviderAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: IdentityProvider, form: IdpOptionsAdminForm, change: bool) -> None:
         idp = IdentityProvider.objects.get(pk=obj.pk)
-        updated = idp_options_update(idp=idp, actor=request.user, **form.cleaned_options)  # type: ignore[arg-type]
+        assert form.cleaned_options is not None  # save_model runs only for a valid form
+        updated = idp_options_update(idp=idp, actor=signed_in_user(request), **form.cleaned_options)
         form.instance = updated
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: list, change: bool) -> None:
@@ -316,10 +320,10 @@ def _badge(kind: str, label: str, *, title: str = "") -> str:
                        'font-weight:600;white-space:nowrap">{}</span>', title or label, background, colour, label)
 
 
-def _ago(moment: object) -> str:
+def _ago(moment: datetime | None) -> str:
     if moment is None:
         return "—"
-    return moment.strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 # --- Sign-in attempts and audit ------------------------------------------------------------------------------

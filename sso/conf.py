@@ -28,7 +28,7 @@ _lock = threading.Lock()
 
 
 class IdpNotConfigured(LookupError):
-    """The tenant has no (enabled) identity provider."""
+    """The tenant has no identity provider."""
 
 
 def idp_metadata_document(*, entity_id: str, sso_url: str, certificate_pems: list[str]) -> str:
@@ -78,11 +78,11 @@ def sp_config_dict(*, entity_id: str, sso_url: str, certificate_pems: list[str],
 
 
 def idp_for_sign_in(tenant) -> IdentityProvider:
-    """The tenant's enabled IdP, or IdpNotConfigured."""
+    """The tenant's IdP, or IdpNotConfigured."""
     from sso.selectors import idp_for_tenant
 
     idp = idp_for_tenant(tenant=tenant)
-    if idp is None or not idp.enabled:
+    if idp is None:
         raise IdpNotConfigured(f"Tenant {getattr(tenant, 'slug', tenant)} has no identity provider configured.")
     return idp
 

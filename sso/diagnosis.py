@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from sso.types import RejectCode
@@ -108,8 +109,8 @@ _STATUS: dict[RejectCode, HTTPStatus] = {
 }
 
 # Every table above must name every code: a gap would silently fall back to a wrong text.
-TABLES: dict[str, dict[RejectCode, object]] = {
-    "user_message": _MESSAGES, "admin_headline": _HEADLINES, "http_status": _STATUS,  # type: ignore[dict-item]
+TABLES: dict[str, Mapping[RejectCode, object]] = {
+    "user_message": _MESSAGES, "admin_headline": _HEADLINES, "http_status": _STATUS,
 }
 
 SUCCESS_CODE = "ok"  # SignInAttempt.code of a sign-in that went through

@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import UploadedFile
 from provisioning.models import AccessLevel
 from sso.errors import SsoConfigError
 from sso.models import IdentityProvider, default_attribute_mapping
+from sso.types import IdpOptions
 
 # --- Sign-in (email-first discovery) ----------------------------------------------------------------
 
@@ -47,7 +48,7 @@ def upload_read(upload: UploadedFile, *, what: str) -> bytes:
     return data
 
 
-class ConfigErrorMixin:
+class ConfigErrorMixin(forms.Form):
     """Put a service's SsoConfigError next to the field it is about (or at the top of the form)."""
 
     error_fields: dict[str, str] = {}
@@ -55,7 +56,7 @@ class ConfigErrorMixin:
 
     def add_config_error(self, exc: SsoConfigError) -> None:
         field = self.error_fields.get(exc.field or "", self.default_error_field)
-        self.add_error(field if field in self.fields else None, str(exc))  # type: ignore[attr-defined]
+        self.add_error(field if field in self.fields else None, str(exc))
 
 
 class MetadataUploadForm(ConfigErrorMixin, forms.Form):
@@ -197,14 +198,21 @@ def group_levels_format(mapping: dict[str, str]) -> str:
     return "\n".join(f"{group} = {level}" for group, level in (mapping or {}).items())
 
 
+class ClaimsField(forms.CharField):
+    """Claim names, one per line; `default_claims` is what the page offers to restore."""
+
+    def __init__(self, *, default_claims: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.default_claims = default_claims
+
+
 def _attribute_field(key: str) -> forms.CharField:
     label, help_text = next((label, help_text) for k, label, help_text in ATTRIBUTE_FIELDS if k == key)
-    field = forms.CharField(
+    return ClaimsField(
         label=label, required=key == "email", max_length=4000, help_text=help_text,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "claims"}),
+        default_claims=", ".join(default_attribute_mapping()[key]),
     )
-    field.default_claims = ", ".join(default_attribute_mapping()[key])  # type: ignore[attr-defined]
-    return field
 
 
 class AttributeMappingFields(forms.Form):
@@ -240,8 +248,8 @@ class OptionsForm(AttributeMappingFields):
         help_text="Refuse sign-ins whose email is outside the domains listed above.",
     )
 
-    def __init__(self, *args: object, max_access_level: str = AccessLevel.CLIENT_ADMINISTRATOR, **kwargs: object):
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, max_access_level: str = AccessLevel.CLIENT_ADMINISTRATOR, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self.max_access_level = max_access_level
 
     @classmethod
@@ -290,7 +298,7 @@ class OptionsForm(AttributeMappingFields):
         cleaned["attribute_mapping"] = mapping
         return cleaned
 
-    def options(self) -> dict[str, object]:
+    def options(self) -> IdpOptions:
         """Keyword arguments for sso.services.idp_options_update."""
         data = self.cleaned_data
         return {

@@ -56,7 +56,6 @@ class IdentityProvider(models.Model):
     group_access_levels = models.JSONField(
         default=dict, blank=True, help_text='Groups claim value → access level, e.g. {"<group id>": "technician"}'
     )
-    enabled = models.BooleanField(default=True)
     # Bumped on every change: keys the per-process cache of pysaml2 configurations.
     version = models.PositiveIntegerField(default=1)
     last_success_at = models.DateTimeField(null=True, blank=True)

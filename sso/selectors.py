@@ -128,7 +128,7 @@ def certificates_to_warn(*, now: datetime | None = None) -> QuerySet[IdpCertific
     horizon = now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS)
     successor = IdpCertificate.objects.filter(idp=OuterRef("idp"), not_after__gt=horizon)
     return (
-        IdpCertificate.objects.filter(expiry_warning_sent_at__isnull=True, not_after__lte=horizon, idp__enabled=True)
+        IdpCertificate.objects.filter(expiry_warning_sent_at__isnull=True, not_after__lte=horizon)
         .exclude(Exists(successor))
         .select_related("idp__tenant")
         .order_by("not_after")
@@ -136,7 +136,7 @@ def certificates_to_warn(*, now: datetime | None = None) -> QuerySet[IdpCertific
 
 
 def idps_to_refresh() -> QuerySet[IdentityProvider]:
-    return IdentityProvider.objects.filter(source=IdentityProvider.Source.URL, enabled=True).exclude(metadata_url="")
+    return IdentityProvider.objects.filter(source=IdentityProvider.Source.URL).exclude(metadata_url="")
 
 
 # --- Diagnostics ----------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def sso_discovery(
         return Discovery(outcome="other_tenant", domain=domain)
     if tenant.status != Tenant.Status.ACTIVE:
         return Discovery(outcome="suspended", domain=domain, tenant=tenant)
-    idp = IdentityProvider.objects.filter(tenant=tenant, enabled=True).first()
+    idp = IdentityProvider.objects.filter(tenant=tenant).first()
     if idp is None or not idp.certificates.exists():
         return Discovery(outcome="not_configured", domain=domain, tenant=tenant)
     host = current_host if current_tenant is not None and current_host else tenant.primary_host

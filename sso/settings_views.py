@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from sso.diagnosis import admin_headline
 from sso.errors import SsoConfigError
-from sso.forms import EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
+from sso.forms import ConfigErrorMixin, EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
 from sso.models import IdentityProvider
 from sso.selectors import (
     attempt_for_tenant,
@@ -71,7 +71,7 @@ def _request_too_large(request: MemberRequest) -> bool:
 @require_http_methods(["GET", "POST"])
 @client_administrator_required
 def sso_settings(request: MemberRequest) -> HttpResponse:
-    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+    tenant: Tenant = request.tenant
     idp = idp_for_tenant(tenant=tenant)
     bound: dict[str, forms.Form] = {}
     page_error = ""
@@ -104,17 +104,17 @@ def _done(request: MemberRequest, message: str, anchor: str, level: int = messag
 
 
 def _configure(
-    request: MemberRequest, form: forms.Form, call: Callable[[], object], what: str
+    request: MemberRequest, form: ConfigErrorMixin, call: Callable[[], IdentityProvider], what: str
 ) -> HttpResponse | forms.Form:
     if not form.is_valid():
         return form
     try:
         idp = call()
     except SsoConfigError as exc:
-        form.add_config_error(exc)  # type: ignore[attr-defined]
+        form.add_config_error(exc)
         return form
-    count = idp.certificates.count()  # type: ignore[attr-defined]
-    return _done(request, f"Saved: Portico now trusts {idp.entity_id} ({what}, {count} signing "  # type: ignore[attr-defined]
+    count = idp.certificates.count()
+    return _done(request, f"Saved: Portico now trusts {idp.entity_id} ({what}, {count} signing "
                           f"certificate{'' if count == 1 else 's'}). Run a test sign-in to check it.", "idp")
 
 
@@ -203,7 +203,7 @@ def _action_options(request: MemberRequest, tenant: Tenant, idp: IdentityProvide
         return form
     if not form.is_valid():
         return form
-    idp_options_update(idp=idp, actor=request.user, **form.options())  # type: ignore[arg-type]
+    idp_options_update(idp=idp, actor=request.user, **form.options())
     return _done(request, "Options saved.", "options")
 
 
@@ -238,7 +238,7 @@ def _page_context(request: MemberRequest, tenant: Tenant, idp: IdentityProvider 
         "url_form": bound.get("url") or MetadataUrlForm(
             prefix="url", initial={"metadata_url": getattr(idp, "metadata_url", "")}),
         "manual_form": bound.get("manual") or ManualForm(prefix="manual", initial=(
-            {"sso_url": idp.sso_url, "entity_id": idp.entity_id} if idp is not None else {})),  # type: ignore[attr-defined]
+            {"sso_url": idp.sso_url, "entity_id": idp.entity_id} if idp is not None else {})),
         "domain_form": bound.get("domain_add") or EmailDomainForm(prefix="domain"),
         "options_form": options_form,
         "open_tab": open_tab,
@@ -259,7 +259,7 @@ def _domain_row(row: EmailDomain) -> dict[str, object]:
 @require_GET
 @client_administrator_required
 def sign_in_attempt_detail(request: MemberRequest, reference: str) -> HttpResponse:
-    attempt = attempt_for_tenant(tenant=request.tenant, reference=reference)  # type: ignore[attr-defined]
+    attempt = attempt_for_tenant(tenant=request.tenant, reference=reference)
     if attempt is None:
         raise Http404
     return render(request, "sso/attempt_detail.html", {

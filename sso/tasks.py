@@ -28,7 +28,7 @@ REFRESH_RETRY_BASE_SECONDS = 5 * 60
 @shared_task(name="sso.refresh_all_metadata", autoretry_for=DB_ERRORS, retry_backoff=60, retry_jitter=True,
           max_retries=5)
 def refresh_all_metadata() -> int:
-    """Dispatcher: one sso.refresh_metadata task per enabled, URL-sourced IdP."""
+    """Dispatcher: one sso.refresh_metadata task per URL-sourced IdP."""
     ids = list(idps_to_refresh().order_by("pk").values_list("pk", flat=True))
     for idp_id in ids:
         refresh_metadata.apply_async(args=[idp_id], headers=PUBLIC)
@@ -46,7 +46,7 @@ def refresh_metadata(self, idp_id: int) -> str:  # noqa: ANN001 (Celery's bound 
     well as an unreachable URL: a few extra GETs a day, never a changed configuration.
     """
     idp = IdentityProvider.objects.select_related("tenant").filter(
-        pk=idp_id, source=IdentityProvider.Source.URL, enabled=True).exclude(metadata_url="").first()
+        pk=idp_id, source=IdentityProvider.Source.URL).exclude(metadata_url="").first()
     if idp is None:
         return "skipped"  # reconfigured from a file or by hand since it was queued
     if idp_metadata_refresh(idp=idp):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypedDict
 
 from django.contrib.sessions.backends.base import SessionBase
 
@@ -221,3 +222,13 @@ class SamlRequest(TenantRequest):
     """A tenant request past djangosaml2's SamlSessionMiddleware, which sets `saml_session`."""
 
     saml_session: SessionBase
+
+
+class IdpOptions(TypedDict):
+    """The options a tenant admin (or support) sets on an IdP: sso.services.idp_options_update's keywords."""
+
+    display_name: str
+    allow_idp_initiated: bool
+    restrict_email_domains: bool
+    attribute_mapping: dict[str, list[str]]
+    group_access_levels: dict[str, str]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 
 import pytest
-from django.contrib.auth import get_user_model
-from django_tenants.utils import schema_context
 
 from portal.checks import replay_store_check
-from provisioning.models import AccessLevel, Membership
+from provisioning.models import AccessLevel
 from sso.models import ConsumedAssertion, IdentityProvider, SignInAttempt
 from sso.services import idp_options_update
 from tests.conftest import client_for
+from tests.provisioning.factories import member_create
 
 pytestmark = pytest.mark.faults
 ACS = "http://acme.localhost:8000/sso/acs/"
@@ -21,9 +20,7 @@ AUDIENCE = "http://acme.localhost:8000/sso/metadata/"
 
 def _idp_initiated_response(acme, acme_idp, email: str) -> str:
     idp_options_update(idp=IdentityProvider.objects.get(tenant=acme), actor="test", allow_idp_initiated=True)
-    with schema_context("acme"):
-        user = get_user_model().objects.create_user(username=email, email=email)
-        Membership.objects.create(user=user, access_level=AccessLevel.TECHNICIAN, state=Membership.State.ACTIVE)
+    member_create(email=email, access_level=AccessLevel.TECHNICIAN)
     xml = acme_idp.build_response(acs_url=ACS, audience=AUDIENCE, email=email)
     return base64.b64encode(xml.encode()).decode()
 

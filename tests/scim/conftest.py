@@ -105,10 +105,3 @@ def patch_op(*operations: dict) -> dict:
 def client_factory():
     return lambda host: Client(HTTP_HOST=host)
 
-
-@pytest.fixture
-def as_member():
-    """as_member(user) -> a client on acme's host, signed in as user."""
-    from tests.conftest import login_as
-
-    return lambda user, tenant="acme": login_as(client_for(f"{tenant}.localhost"), user, tenant)

@@ -12,10 +12,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django_tenants.utils import schema_context
 
-from provisioning.models import AccessLevel, Membership
+from provisioning.models import AccessLevel
 from sso.models import IdentityProvider, SignInAttempt
 from testidp.keys import generate_keypair
 from tests.conftest import client_for, idp_sign_in, login_as, sso_start
+from tests.provisioning.factories import member_create
 from tests.sso import attacks
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -70,13 +71,6 @@ def _assert_rejected_signed_in(response, code: str) -> None:
     assert SignInAttempt.objects.order_by("-created", "-id").first().code == code
 
 
-def _member(email: str, level: str = AccessLevel.TECHNICIAN, state: str = Membership.State.ACTIVE):
-    with schema_context("acme"):
-        user = get_user_model().objects.create_user(username=email, email=email)
-        Membership.objects.create(user=user, access_level=level, state=state)
-        return user
-
-
 # --- success paths -------------------------------------------------------------------------------
 
 
@@ -94,7 +88,7 @@ def test_sp_initiated_round_trip_through_the_running_idp_signs_a_new_user_into_t
 
 
 def test_an_existing_member_is_signed_straight_in_and_lands_on_next(acme, sso_sign_in):
-    _member("erin@acme.example")
+    member_create(email="erin@acme.example", access_level=AccessLevel.TECHNICIAN)
     client = client_for("acme.localhost")
     response = sso_sign_in(client, "erin@acme.example", next_path="/properties/")
     assert response.status_code == 302 and response["Location"] == "/properties/"
@@ -103,7 +97,7 @@ def test_an_existing_member_is_signed_straight_in_and_lands_on_next(acme, sso_si
 
 @pytest.mark.parametrize("signing", ["response", "both"])
 def test_response_signed_and_doubly_signed_responses_are_accepted(acme, acme_idp, signing):
-    _member(f"{signing}@acme.example")
+    member_create(email=f"{signing}@acme.example", access_level=AccessLevel.TECHNICIAN)
     client = client_for("acme.localhost")
     xml, _ = _response_for(client, acme_idp, email=f"{signing}@acme.example", sign_response=True,
                            sign_assertion=signing == "both")
@@ -127,7 +121,7 @@ def test_the_acs_bounces_a_cross_site_post_once_so_lax_cookies_come_along(acme, 
 
 def test_idp_initiated_sign_in_works_where_the_tenant_allows_it(acme, acme_idp):
     _idp_options(acme, allow_idp_initiated=True)
-    _member("gus@acme.example")
+    member_create(email="gus@acme.example", access_level=AccessLevel.TECHNICIAN)
     client = client_for("acme.localhost")
     entity = "http://acme.localhost:8000/sso/metadata/"
     xml = acme_idp.build_response(acs_url="http://acme.localhost:8000/sso/acs/", audience=entity, email="gus@acme.example")
@@ -138,7 +132,7 @@ def test_idp_initiated_sign_in_works_where_the_tenant_allows_it(acme, acme_idp):
 
 
 def test_a_test_sign_in_reports_success_without_signing_anyone_in_or_up(acme, acme_idp):
-    admin = _member("ciara@acme.example", AccessLevel.CLIENT_ADMINISTRATOR)
+    admin = member_create(email="ciara@acme.example", access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=())
     client = client_for("acme.localhost")
     login_as(client, admin)
     start, info = sso_start(client, "/sso/settings/", test=True)
@@ -155,7 +149,7 @@ def test_a_test_sign_in_reports_success_without_signing_anyone_in_or_up(acme, ac
 
 
 def test_a_failed_test_sign_in_explains_the_certificate_problem(acme):
-    admin = _member("cora@acme.example", AccessLevel.CLIENT_ADMINISTRATOR)
+    admin = member_create(email="cora@acme.example", access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=())
     client = client_for("acme.localhost")
     login_as(client, admin)
     start, _ = sso_start(client, "/sso/settings/", test=True)
@@ -168,7 +162,7 @@ def test_a_failed_test_sign_in_explains_the_certificate_problem(acme):
 
 
 def test_only_client_administrators_can_start_a_test_sign_in(acme):
-    tech = _member("tom@acme.example")
+    tech = member_create(email="tom@acme.example", access_level=AccessLevel.TECHNICIAN)
     client = client_for("acme.localhost")
     login_as(client, tech)
     assert client.get("/sso/login/?test=1").status_code == 403
@@ -290,7 +284,7 @@ def test_a_response_with_one_flaw_signed_by_the_idp_is_rejected_by_that_check(ac
 
 
 def test_a_small_clock_skew_is_tolerated(acme, acme_idp):
-    _member("skew@acme.example")
+    member_create(email="skew@acme.example", access_level=AccessLevel.TECHNICIAN)
     client = client_for("acme.localhost")
     xml, _ = _response_for(client, acme_idp, email="skew@acme.example", issue_instant=NOW + timedelta(seconds=60))
     assert _post(client, xml).status_code == 302
@@ -335,7 +329,7 @@ def test_an_unsolicited_response_is_rejected_where_idp_initiated_is_off(acme, ac
 
 def test_a_replayed_response_is_rejected(acme, acme_idp):
     _idp_options(acme, allow_idp_initiated=True)
-    _member("rita@acme.example")
+    member_create(email="rita@acme.example", access_level=AccessLevel.TECHNICIAN)
     xml = acme_idp.build_response(acs_url="http://acme.localhost:8000/sso/acs/",
                                   audience="http://acme.localhost:8000/sso/metadata/", email="rita@acme.example")
     first = client_for("acme.localhost")
@@ -386,7 +380,7 @@ def test_the_email_domain_restriction_can_be_turned_off_per_tenant(acme, acme_id
 
 @pytest.mark.parametrize("relay_state", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"])
 def test_relay_state_cannot_redirect_off_the_host(acme, acme_idp, relay_state):
-    _member(f"r{abs(hash(relay_state))}@acme.example")
+    member_create(email=f"r{abs(hash(relay_state))}@acme.example", access_level=AccessLevel.TECHNICIAN)
     client = client_for("acme.localhost")
     xml, _ = _response_for(client, acme_idp, email=f"r{abs(hash(relay_state))}@acme.example")
     response = _post(client, xml, relay_state=relay_state)
@@ -427,7 +421,7 @@ def test_a_response_without_any_email_is_rejected(acme, acme_idp):
 
 
 def test_a_deactivated_account_is_not_signed_in(acme, acme_idp):
-    _member("gone@acme.example")
+    member_create(email="gone@acme.example", access_level=AccessLevel.TECHNICIAN)
     with schema_context("acme"):
         get_user_model().objects.filter(username="gone@acme.example").update(is_active=False)
     client = client_for("acme.localhost")
@@ -455,7 +449,7 @@ def test_an_oversized_form_value_is_refused_before_any_lookup(db):
 
 def test_a_response_answers_its_request_once(acme, acme_idp):
     """After a sign-in the request is forgotten: a second fresh response to the same request is refused."""
-    _member("once@acme.example")
+    member_create(email="once@acme.example", access_level=AccessLevel.TECHNICIAN)
     client = client_for("acme.localhost")
     xml, info = _response_for(client, acme_idp, email="once@acme.example")
     assert _post(client, xml).status_code == 302

@@ -8,12 +8,7 @@ from provisioning.models import AccessLevel
 from sso.models import SignInAttempt
 from tenants.models import AuditEvent
 from tenants.services import audit_record
-from tests.conftest import client_for, login_as
 from tests.provisioning.factories import member_create
-
-
-def as_member(user):
-    return login_as(client_for("acme.localhost"), user, "acme")
 
 
 def _ca(tenant: str = "acme"):
@@ -36,7 +31,7 @@ def _history(acme, globex):
 
 
 def test_a_client_administrator_reads_their_tenants_history_in_words_and_nothing_of_another(
-        acme, globex):
+        acme, globex, as_member):
     _history(acme, globex)
     html = as_member(_ca()).get("/account/audit-log/").content.decode().replace("<wbr>", "")
     assert "Access changed" in html and "Access level: Technician → Property Manager" in html
@@ -47,7 +42,7 @@ def test_a_client_administrator_reads_their_tenants_history_in_words_and_nothing
     assert "member.access_change" not in html
 
 
-def test_the_audit_log_filters_by_kind_and_person(acme, globex):
+def test_the_audit_log_filters_by_kind_and_person(acme, globex, as_member):
     _history(acme, globex)
     client = as_member(_ca())
     refusals = client.get("/account/audit-log/?kind=refusal").content.decode().replace("<wbr>", "")
@@ -58,7 +53,7 @@ def test_the_audit_log_filters_by_kind_and_person(acme, globex):
     assert "ACMEREF1" in person and "bo@acme.example" not in person
 
 
-def test_the_csv_export_holds_this_tenants_rows_only_and_neutralises_formulas(acme, globex):
+def test_the_csv_export_holds_this_tenants_rows_only_and_neutralises_formulas(acme, globex, as_member):
     _history(acme, globex)
     audit_record(actor="user:x", action="member.add", tenant=acme, target="=HYPERLINK(1)")
     response = as_member(_ca()).get("/account/audit-log.csv")
@@ -72,13 +67,13 @@ def test_the_csv_export_holds_this_tenants_rows_only_and_neutralises_formulas(ac
         tenant=acme).count()
 
 
-def test_only_client_administrators_open_the_audit_log(acme):
+def test_only_client_administrators_open_the_audit_log(acme, as_member):
     pm = member_create(access_level=AccessLevel.PROPERTY_MANAGER)
     assert as_member(pm).get("/account/audit-log/").status_code == 403
     assert as_member(pm).get("/account/audit-log.csv").status_code == 403
 
 
-def test_the_audit_log_pages_through_many_events(acme):
+def test_the_audit_log_pages_through_many_events(acme, as_member):
     for i in range(60):
         audit_record(actor="cli", action="member.add", tenant=acme, target=f"p{i}@acme.example")
     client = as_member(_ca())

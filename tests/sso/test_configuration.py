@@ -15,6 +15,7 @@ from sso.services import idp_configure_from_metadata, idp_configure_from_url, id
 from tenants.models import AuditEvent, EmailDomain
 from testidp.idp import TestIdP
 from testidp.keys import generate_keypair
+from tests.provisioning.factories import member_create
 from tests.sso.helpers import FIXTURES, certificate_text, configuration_state, metadata_server
 
 NOW = datetime.now(UTC)
@@ -52,24 +53,19 @@ def test_upload_of_test_idp_metadata_configures_entity_id_sso_url_and_certificat
     assert AuditEvent.objects.filter(tenant=acme, action="sso.idp_configure").exists()
 
 
-def test_real_entra_metadata_imports_unchanged_with_all_four_signing_certificates(acme):
+@pytest.mark.parametrize(("fixture", "entity_id", "sso_url", "label", "signing_certificates"), [
+    # Entra's common metadata carries four signing certificates; ADFS's its signing one only.
+    ("entra-federationmetadata-common.xml", "https://sts.windows.net/{tenantid}/",
+     "https://login.microsoftonline.com/common/saml2", "Microsoft", 4),
+    ("adfs-federationmetadata.xml", "http://sts.ait.dtu.dk/adfs/services/trust",
+     "https://sts.ait.dtu.dk/adfs/ls/", "ADFS", 1),
+], ids=["entra", "adfs"])
+def test_real_idp_metadata_imports_unchanged_with_its_signing_certificates(
+        acme, fixture, entity_id, sso_url, label, signing_certificates):
     IdentityProvider.objects.filter(tenant=acme).delete()  # first connect: the label is suggested
-    idp = idp_configure_from_metadata(
-        tenant=acme, document=(FIXTURES / "entra-federationmetadata-common.xml").read_bytes(), actor="test")
-    assert idp.entity_id == "https://sts.windows.net/{tenantid}/"
-    assert idp.sso_url == "https://login.microsoftonline.com/common/saml2"
-    assert idp.display_name == "Microsoft"
-    assert idp.certificates.count() == 4
-
-
-def test_real_adfs_metadata_imports_unchanged_with_its_signing_certificate_only(acme):
-    IdentityProvider.objects.filter(tenant=acme).delete()  # first connect: the label is suggested
-    idp = idp_configure_from_metadata(
-        tenant=acme, document=(FIXTURES / "adfs-federationmetadata.xml").read_bytes(), actor="test")
-    assert idp.entity_id == "http://sts.ait.dtu.dk/adfs/services/trust"
-    assert idp.sso_url == "https://sts.ait.dtu.dk/adfs/ls/"
-    assert idp.display_name == "ADFS"
-    assert idp.certificates.count() == 1
+    idp = idp_configure_from_metadata(tenant=acme, document=(FIXTURES / fixture).read_bytes(), actor="test")
+    assert (idp.entity_id, idp.sso_url, idp.display_name) == (entity_id, sso_url, label)
+    assert idp.certificates.count() == signing_certificates
 
 
 def test_reconfiguring_keeps_the_admins_button_label(acme):
@@ -420,15 +416,10 @@ def test_admin_audit_events_are_read_only(acme, support_client):
 
 
 def test_admin_shows_each_tenants_users_without_mixing_tenants(acme, globex, support_client):
-    from django.contrib.auth import get_user_model
-    from django_tenants.utils import schema_context
+    from provisioning.models import AccessLevel
 
-    from provisioning.models import AccessLevel, Membership
-
-    with schema_context("acme"):
-        for email, state in (("una@acme.example", "active"), ("wes@acme.example", "waiting_room")):
-            user = get_user_model().objects.create_user(username=email, email=email)
-            Membership.objects.create(user=user, state=state, access_level=AccessLevel.TECHNICIAN)
+    for email, state in (("una@acme.example", "active"), ("wes@acme.example", "waiting_room")):
+        member_create(email=email, state=state, access_level=AccessLevel.TECHNICIAN)
     listing = support_client.get("/admin/tenants/tenant/").content.decode()
     assert "1 active · 1 waiting · 0 disabled" in listing
     page = support_client.get(f"/admin/tenants/tenant/{acme.pk}/change/").content.decode()

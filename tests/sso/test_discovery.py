@@ -99,10 +99,7 @@ def test_central_host_explains_a_tenant_whose_sso_is_not_set_up(acme, public_cli
     assert "Single sign-on isn't set up yet for acme.example." in response.content.decode()
 
 
-def test_a_disabled_idp_or_a_suspended_tenant_gets_no_button(acme, public_client):
-    IdentityProvider.objects.filter(tenant=acme).update(enabled=False)
-    assert button(continue_with(public_client, "bo@acme.example")) is None
-    IdentityProvider.objects.filter(tenant=acme).update(enabled=True)
+def test_a_suspended_tenant_gets_no_button(acme, public_client):
     Tenant.objects.filter(pk=acme.pk).update(status=Tenant.Status.SUSPENDED)
     response = continue_with(public_client, "bo@acme.example")
     assert button(response) is None

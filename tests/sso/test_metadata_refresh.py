@@ -6,7 +6,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -18,6 +17,7 @@ from sso.services import idp_configure_from_url, idp_configure_manual
 from sso.tasks import REFRESH_MAX_RETRIES, refresh_all_metadata, refresh_metadata, warn_expiring_certificates
 from testidp.idp import TestIdP
 from testidp.keys import generate_keypair
+from tests.provisioning.factories import member_create
 from tests.sso.helpers import metadata_server
 
 
@@ -126,12 +126,7 @@ def test_dispatcher_fans_out_on_a_real_worker_which_keeps_the_last_good_copy(com
 
 
 def client_admin(tenant: str = "acme") -> str:
-    email = f"admin-{uuid.uuid4().hex[:8]}@{tenant}.example"
-    with schema_context(tenant):
-        user = get_user_model().objects.create_user(username=email, email=email)
-        Membership.objects.create(user=user, state=Membership.State.ACTIVE,
-                                  access_level=AccessLevel.CLIENT_ADMINISTRATOR)
-    return email
+    return member_create(tenant=tenant, access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=()).email
 
 
 def trust(tenant, *keypairs) -> IdentityProvider:

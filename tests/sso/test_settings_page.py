@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import html
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,11 +11,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
-from django_tenants.utils import schema_context
 
 from provisioning.models import AccessLevel, Membership
 from sso.models import IdentityProvider, IdpCertificate
@@ -24,6 +21,8 @@ from sso.services import idp_configure_from_metadata, idp_configure_manual, sign
 from sso.sp import sp_endpoints
 from tenants.models import AuditEvent, EmailDomain
 from testidp.keys import generate_keypair
+from tests.conftest import client_for, login_as
+from tests.provisioning.factories import member_create
 from tests.sso.helpers import FIXTURES, certificate_text, configuration_state, metadata_server
 
 NOW = datetime.now(UTC)
@@ -33,19 +32,8 @@ SETTINGS = "/sso/settings/"
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-def member(tenant: str, access_level: str, *, state: str = Membership.State.ACTIVE):
-    email = f"{access_level.split('-')[0]}-{uuid.uuid4().hex[:8]}@{tenant}.example"
-    with schema_context(tenant):
-        user = get_user_model().objects.create_user(username=email, email=email)
-        Membership.objects.create(user=user, state=state, access_level=access_level)
-    return user
-
-
 def signed_in(host: str, tenant: str, user, **kwargs) -> Client:
-    client = Client(HTTP_HOST=host, **kwargs)
-    with schema_context(tenant):
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return login_as(client_for(host, **kwargs), user, tenant)
 
 
 def input_value(page: str, element_id: str) -> str:
@@ -62,7 +50,7 @@ def field_errors(page: str, field_id: str) -> str:
 
 @pytest.fixture
 def client_admin(acme):
-    return member("acme", AccessLevel.CLIENT_ADMINISTRATOR)
+    return member_create(tenant="acme", access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=())
 
 
 @pytest.fixture
@@ -86,7 +74,7 @@ def test_anonymous_visitor_is_sent_to_sign_in_and_back(acme_client):
 
 @pytest.mark.parametrize("level", [AccessLevel.TECHNICIAN, AccessLevel.PROPERTY_MANAGER])
 def test_other_access_levels_get_the_403_page(acme, level):
-    client = signed_in("acme.localhost", "acme", member("acme", level))
+    client = signed_in("acme.localhost", "acme", member_create(tenant="acme", access_level=level, properties=()))
     response = client.get(SETTINGS)
     assert response.status_code == 403
     assert b"You can't open this page" in response.content
@@ -95,14 +83,14 @@ def test_other_access_levels_get_the_403_page(acme, level):
 
 
 def test_a_client_administrator_still_in_the_waiting_room_is_kept_out(acme):
-    user = member("acme", AccessLevel.CLIENT_ADMINISTRATOR, state=Membership.State.WAITING_ROOM)
+    user = member_create(tenant="acme", access_level=AccessLevel.CLIENT_ADMINISTRATOR, state=Membership.State.WAITING_ROOM, properties=())
     response = signed_in("acme.localhost", "acme", user).get(SETTINGS)
     # The Waiting Room middleware may get there first; either way the page is not served.
     assert (response.status_code, response.get("Location")) in {(403, None), (302, "/waiting-room/")}
 
 
 def test_another_tenants_client_administrator_cannot_open_this_tenants_page(acme, globex):
-    globex_admin = signed_in("globex.localhost", "globex", member("globex", AccessLevel.CLIENT_ADMINISTRATOR))
+    globex_admin = signed_in("globex.localhost", "globex", member_create(tenant="globex", access_level=AccessLevel.CLIENT_ADMINISTRATOR, properties=()))
     assert globex_admin.get(SETTINGS).status_code == 200  # at home
     stolen = Client(HTTP_HOST="acme.localhost")
     stolen.cookies = globex_admin.cookies  # the same session cookie presented to acme's host
@@ -199,7 +187,7 @@ def test_attempt_detail_of_another_tenant_is_not_found(acme, globex, admin_clien
 
 def test_attempt_detail_is_for_client_administrators_only(acme):
     attempt = sign_in_attempt_record(tenant=acme, outcome="failure", code="expired", response_xml="<x/>")
-    client = signed_in("acme.localhost", "acme", member("acme", AccessLevel.TECHNICIAN))
+    client = signed_in("acme.localhost", "acme", member_create(tenant="acme", access_level=AccessLevel.TECHNICIAN, properties=()))
     assert client.get(f"/sso/attempts/{attempt.reference}/").status_code == 403
 
 
