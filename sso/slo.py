@@ -166,16 +166,17 @@ def slo_receive(*, tenant: Tenant, endpoints: SpEndpoints, message: SloMessageIn
 
 def _verify(*, idp: IdentityProvider, endpoints: SpEndpoints, message: SloMessageIn, now: datetime,
             skew: timedelta) -> LogoutMessage:
-    common = dict(idp_certificates=[cert.pem for cert in idp.certificates.all()],
-                  expected_issuers=idp_logout_issuers(entity_id=idp.entity_id), slo_url=endpoints.slo_url,
-                  now=now, clock_skew=skew)
+    certificates = [cert.pem for cert in idp.certificates.all()]
+    issuers = idp_logout_issuers(entity_id=idp.entity_id)
     if message.method == "POST":
         fields = [name for name in ("SAMLRequest", "SAMLResponse") if message.form.get(name)]
         if len(fields) != 1:
             raise _Refused(RejectCode.malformed, "The logout form must carry exactly one SAMLRequest or SAMLResponse.")
         return verify_logout_post(param=fields[0], value=message.form[fields[0]],
-                                  relay_state=message.form.get("RelayState"), **common)  # type: ignore[arg-type]
-    return verify_logout_redirect(raw_query=message.raw_query, **common)  # type: ignore[arg-type]
+                                  relay_state=message.form.get("RelayState"), idp_certificates=certificates,
+                                  expected_issuers=issuers, slo_url=endpoints.slo_url, now=now, clock_skew=skew)
+    return verify_logout_redirect(raw_query=message.raw_query, idp_certificates=certificates,
+                                  expected_issuers=issuers, slo_url=endpoints.slo_url, now=now, clock_skew=skew)
 
 
 def _response_accept(verified: LogoutMessage, *, outstanding: Mapping[str, float], now: datetime) -> SloLoggedOut:

@@ -23,7 +23,7 @@ import base64
 import binascii
 import zlib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote_plus, unquote_plus
 from uuid import uuid4
@@ -302,15 +302,15 @@ def _protocol_checks(
     if issue_instant < now - clock_skew - max_age:
         raise SamlRejected(RejectCode.expired, f"The logout message was issued at {issue_instant.isoformat()}, "
                            f"more than {max_age} ago (it is now {now.isoformat()}).")
-    message = dict(kind=kind, message_id=root.get("ID", ""), issuer=issuer, destination=destination,
-                   issue_instant=issue_instant, signed=signed, relay_state=relay_state, xml=xml.decode("utf-8"))
+    message = LogoutMessage(kind=kind, message_id=root.get("ID", ""), issuer=issuer, destination=destination,
+                            issue_instant=issue_instant, signed=signed, relay_state=relay_state,
+                            xml=xml.decode("utf-8"))
     if kind == "response":
         in_response_to = root.get("InResponseTo")
         if not in_response_to:
             raise SamlRejected(RejectCode.in_response_to_mismatch, "The LogoutResponse has no InResponseTo.")
         code = root.find(f"{{{SAMLP_NS}}}Status/{{{SAMLP_NS}}}StatusCode")
-        return LogoutMessage(**message, in_response_to=in_response_to,  # type: ignore[arg-type]
-                             status=code.get("Value") if code is not None else None)
+        return replace(message, in_response_to=in_response_to, status=code.get("Value") if code is not None else None)
     not_on_or_after = _time(root.get("NotOnOrAfter"), "NotOnOrAfter")
     if not_on_or_after is not None and now - clock_skew >= not_on_or_after:
         raise SamlRejected(RejectCode.expired, f"The logout request expired at {not_on_or_after.isoformat()}.")
@@ -321,9 +321,8 @@ def _protocol_checks(
     if len(names) != 1 or not _pure_text(names[0], "NameID").strip():
         raise SamlRejected(RejectCode.missing_subject, "The logout request does not name exactly one person (NameID).")
     indexes = tuple(_pure_text(i, "SessionIndex").strip() for i in root.findall(f"{{{SAMLP_NS}}}SessionIndex"))
-    return LogoutMessage(**message, name_id=_pure_text(names[0], "NameID").strip(),  # type: ignore[arg-type]
-                         name_id_format=names[0].get("Format"), session_indexes=indexes,
-                         not_on_or_after=not_on_or_after)
+    return replace(message, name_id=_pure_text(names[0], "NameID").strip(), name_id_format=names[0].get("Format"),
+                   session_indexes=indexes, not_on_or_after=not_on_or_after)
 
 
 def _check_root(root: etree._Element, kind: str) -> None:
