@@ -5,10 +5,12 @@ server, from portal.wsgi before the first request (`startup_checks`): errors sto
 warnings are logged at ERROR level so they are not missed.
 
 What can and cannot be detected (docs/deploy.md):
-  * PgBouncer's pool mode is not visible from a client. Portico refuses the configuration the
+  * PgBouncer's pool mode is not announced to a client. Portico refuses the configuration the
     operator declares (PORTICO_DB_POOLER=pgbouncer-transaction) and the setting Django's own docs
-    prescribe for transaction pooling (DISABLE_SERVER_SIDE_CURSORS), and warns on PgBouncer's
-    default port 6432 when no pooler is declared.
+    prescribe for transaction pooling (DISABLE_SERVER_SIDE_CURSORS), warns on PgBouncer's default
+    port 6432 when no pooler is declared, and at start probes for the symptom itself
+    (`session_state_shared_check`): a session setting made on one client connection must not be
+    seen by another, nor lost by its own. Transaction and statement pooling show both.
   * The replay store's eviction policy is asked of Redis itself (CONFIG GET maxmemory-policy);
     where CONFIG is disabled (some managed Redis services) the check says it could not verify.
 """
@@ -49,6 +51,51 @@ def _db_pooler_problems() -> list[checks.CheckMessage]:
             f"DATABASE_URL uses port {PGBOUNCER_PORT}, PgBouncer's default, and no pooler is declared.",
             hint="If this is PgBouncer, it must run in session mode: set PORTICO_DB_POOLER=pgbouncer-session.",
             id="portico.W002")]
+    return []
+
+
+def _probe_connect_kwargs() -> dict:
+    db = settings.DATABASES["default"]
+    # Plain libpq connections to what Django would connect to, outside Django's own pool (if any).
+    options = {key: value for key, value in (db.get("OPTIONS") or {}).items()
+               if key not in {"pool", "isolation_level", "server_side_binding", "assume_role"}}
+    return {"dbname": db["NAME"], "user": db.get("USER") or None, "password": db.get("PASSWORD") or None,
+            "host": db.get("HOST") or None, "port": db.get("PORT") or None, "connect_timeout": 5,
+            "autocommit": True, **options}
+
+
+def _session_state_problems() -> list[checks.CheckMessage]:
+    """Two client connections: A sets a session variable, then B and A read it. A real server
+    session (no pooler, Django's pool, PgBouncer in session mode) shows A its value and B nothing.
+    A transaction-mode pooler hands A's server connection to B's next statement (PgBouncer reuses
+    the server it released last), so B sees A's value; that is django-tenants' search_path going to
+    another request."""
+    import secrets
+
+    import psycopg
+
+    token = secrets.token_hex(8)
+    kwargs = _probe_connect_kwargs()
+    try:
+        with psycopg.connect(**kwargs) as first, psycopg.connect(**kwargs) as second:
+            first.execute("SELECT set_config('portico.pool_probe', %s, false)", [token])
+            read = "SELECT current_setting('portico.pool_probe', true)"
+            seen_by_other = (second.execute(read).fetchone() or [None])[0]
+            kept = (first.execute(read).fetchone() or [None])[0]
+    except psycopg.Error as exc:
+        if "pooling mode" in str(exc):  # PgBouncer's statement mode refuses the probe outright
+            seen_by_other, kept = token, None
+        else:
+            return [checks.Warning(f"Could not probe the database connection for shared session state: "
+                                   f"{type(exc).__name__}.", id="portico.W007")]
+    if seen_by_other == token or kept != token:
+        return [checks.Error(
+            "The database connection does not keep session state: a setting made on one client connection "
+            "was seen by another (or lost by its own), which is what PgBouncer in transaction or statement mode "
+            "does. django-tenants' search_path would then go to other requests, which would read other "
+            "tenants' rows.",
+            hint="Run PgBouncer with pool_mode = session, or use Django's pool (PORTICO_DB_POOLER=django). "
+                 "See docs/deploy.md.", id="portico.E005")]
     return []
 
 
@@ -117,6 +164,21 @@ def _key_encryption_problems(*, deploy: bool) -> list[checks.CheckMessage]:
     return problems
 
 
+def _dns_resolver_problems() -> list[checks.CheckMessage]:
+    from tenants.domain_verification import resolvers_parse
+
+    try:
+        resolvers_parse(settings.PORTICO_DNS_RESOLVERS)
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), hint="Leave it empty for the system's resolvers.", id="portico.E005")]
+    return []
+
+
+@checks.register("portico")
+def dns_resolvers_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return _dns_resolver_problems()
+
+
 @checks.register("portico")
 def key_encryption_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return _key_encryption_problems(deploy=False)
@@ -132,6 +194,12 @@ def database_pooling_check(app_configs=None, **kwargs) -> list[checks.CheckMessa
     return _db_pooler_problems()
 
 
+@checks.register("portico", checks.Tags.database)
+def session_state_shared_check(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    # Like Django's own database checks: only when asked (`check --database default`, migrate).
+    return _session_state_problems() if databases and "default" in databases else []
+
+
 @checks.register("portico")
 def replay_store_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return _replay_store_problems()
@@ -139,8 +207,11 @@ def replay_store_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 def startup_checks() -> None:
     """For servers that do not run system checks (gunicorn): stop on errors, shout warnings."""
-    problems = (_db_pooler_problems() + _replay_store_problems()
-                + _key_encryption_problems(deploy=not settings.DEBUG))
+    problems = _db_pooler_problems()
+    if not problems:  # a declared unsafe pooler is refused already; the probe would only repeat it
+        problems = _session_state_problems()
+    problems += (_replay_store_problems() + _dns_resolver_problems()
+                 + _key_encryption_problems(deploy=not settings.DEBUG))
     for problem in problems:
         log = logger.critical if problem.is_serious() else logger.error
         log("%s: %s %s", problem.id, problem.msg, problem.hint or "")

@@ -206,7 +206,7 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 # Sessions read from Redis, written through to the tenant's database table (survives a Redis
 # flush); the tenant-aware cache keys above keep one tenant's sessions apart from another's.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "portal.sessions"  # cached_db that keeps working from PostgreSQL while Redis is down
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
@@ -251,6 +251,9 @@ PORTICO_SAML_REQUEST_TTL_SECONDS: int = env.int("PORTICO_SAML_REQUEST_TTL_SECOND
 # Fetching metadata from private/loopback addresses is an SSRF vector; only development needs it.
 PORTICO_METADATA_ALLOW_PRIVATE: bool = env.bool("PORTICO_METADATA_ALLOW_PRIVATE", default=DEBUG)
 PORTICO_METADATA_REFRESH_HOURS: int = env.int("PORTICO_METADATA_REFRESH_HOURS", default=24)
+# Bounds a metadata download (redirects and body included): an IdP URL that hangs or trickles bytes
+# costs a worker (or the admin's request) this long, not forever.
+PORTICO_METADATA_FETCH_TIMEOUT_SECONDS: float = env.float("PORTICO_METADATA_FETCH_TIMEOUT_SECONDS", default=10.0)
 PORTICO_CERT_EXPIRY_WARNING_DAYS: int = env.int("PORTICO_CERT_EXPIRY_WARNING_DAYS", default=30)
 # Each tenant's own SP key pair (sso.sp_keys): its private key is stored Fernet-encrypted under the
 # first of these keys (any of them decrypts); unset, a key derived from SECRET_KEY is used.

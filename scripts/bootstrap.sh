@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks for Portico: a virtualenv with the pinned
 # requirements, the xmlsec1 binary pysaml2 signs and verifies with and, for the test suite,
-# Debian's Chromium for the browser journeys. Safe to run again: it only does what is missing.
+# Debian's Chromium for the browser journeys and PgBouncer for the fault tests. Safe to run again: it only does what is missing.
 #   scripts/bootstrap.sh            runtime only (requirements.txt)
 #   scripts/bootstrap.sh --dev      development tools too (requirements-dev.txt: honcho, aiosmtpd, ...)
-#   scripts/bootstrap.sh --tests    the same, and Chromium for the browser tests
+#   scripts/bootstrap.sh --tests    the same, Chromium for the browser tests, PgBouncer for tests/faults
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,9 @@ apt_packages=()
 command -v xmlsec1 >/dev/null 2>&1 || apt_packages+=(xmlsec1)
 if [ "$want_tests" = 1 ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   apt_packages+=(chromium)
+fi
+if [ "$want_tests" = 1 ] && ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+  apt_packages+=(pgbouncer)
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

@@ -697,7 +697,7 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError))
 
 
-def _fetch_error(exc: requests.RequestException, timeout: float) -> MetadataError:
+def _fetch_error(exc: Exception, timeout: float) -> MetadataError:
     chain = list(_exception_chain(exc))
     for linked in chain:
         if isinstance(linked, MetadataError):
@@ -780,16 +780,18 @@ def _read_capped(
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
     body = bytearray()
+    raw = response.raw
     try:
-        # iter_content decompresses, so the cap applies to what we would parse:
-        # a small gzip bomb cannot expand past it.
-        for chunk in response.iter_content(chunk_size=64 * 1024):
+        # read1 returns what one socket read brought, so the deadline is checked between reads: a
+        # server trickling a byte at a time must still stop (iter_content waits for a full chunk,
+        # each read within requests' per-read timeout, and so had no bound at all). Decompressed,
+        # so the cap applies to what we would parse: a small gzip bomb cannot expand past it.
+        while chunk := raw.read1(64 * 1024, decode_content=True):
             body += chunk
             if len(body) > max_bytes:
                 raise _too_large(max_bytes)
-            # requests' timeout is per read; a server trickling bytes must still stop.
             if time.monotonic() > deadline:
                 raise _timeout_error(timeout)
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise _fetch_error(exc, timeout) from None
     return bytes(body)

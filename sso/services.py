@@ -132,7 +132,8 @@ def metadata_download(url: str) -> bytes:
     if not url.lower().startswith("https://") and not settings.PORTICO_METADATA_ALLOW_PRIVATE:
         raise SsoConfigError("The metadata URL must start with https://.", code=ConfigErrorCode.bad_url, field="metadata_url")
     try:
-        return idp_metadata_fetch(url, allow_private=settings.PORTICO_METADATA_ALLOW_PRIVATE)
+        return idp_metadata_fetch(url, allow_private=settings.PORTICO_METADATA_ALLOW_PRIVATE,
+                                  timeout=settings.PORTICO_METADATA_FETCH_TIMEOUT_SECONDS)
     except MetadataError as exc:
         raise SsoConfigError(str(exc), code=exc.code, field="metadata_url") from exc
 

@@ -33,7 +33,12 @@ from tenants.domain_verification import verification_record_name, verification_r
 from tenants.errors import TenantError
 from tenants.models import EmailDomain, Tenant
 from tenants.selectors import email_domain_of_tenant, email_domain_rows_of
-from tenants.services import email_domain_dns_check, tenant_email_domain_remove, tenant_email_domains_add
+from tenants.services import (
+    email_domain_dns_check,
+    email_domain_normalize,
+    tenant_email_domain_remove,
+    tenant_email_domains_add,
+)
 from tenants.types import DomainCheck, EmailDomainRefusal, MemberRequest
 
 SETTINGS_PATH = "/sso/settings/"
@@ -158,9 +163,17 @@ def _not_yours(request: MemberRequest, domain: str) -> HttpResponse:
                           f"(reference {EmailDomainRefusal.not_yours})", "domains", level=messages.WARNING)
 
 
+def _posted_domain(request: MemberRequest) -> str:
+    """The posted domain in its one canonical form, or "" for anything that is not a domain (NUL bytes...)."""
+    try:
+        return email_domain_normalize((request.POST.get("domain") or "")[:300])
+    except TenantError:
+        return ""
+
+
 def _action_domain_remove(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
-    domain = (request.POST.get("domain") or "").strip().lower()[:253]
-    if email_domain_of_tenant(tenant=tenant, domain=domain) is None:
+    domain = _posted_domain(request)
+    if not domain or email_domain_of_tenant(tenant=tenant, domain=domain) is None:
         return _not_yours(request, domain)
     tenant_email_domain_remove(tenant=tenant, domain=domain, actor=request.user)
     return _done(request, f"Removed {domain}: its users no longer see your sign-in button.", "domains")
@@ -184,8 +197,8 @@ _CHECK_MESSAGES: dict[str, tuple[int, str]] = {
 
 
 def _action_domain_verify(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
-    domain = (request.POST.get("domain") or "").strip().lower()[:253]
-    row = email_domain_of_tenant(tenant=tenant, domain=domain)
+    domain = _posted_domain(request)
+    row = email_domain_of_tenant(tenant=tenant, domain=domain) if domain else None
     if row is None:
         return _not_yours(request, domain)
     outcome = email_domain_dns_check(email_domain_id=row.pk, actor=request.user)

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from tenants.errors import TenantError
 from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
 from tenants.routing import routing_invalidate
+from tenants.selectors import email_domain_claims_superseded
 from tenants.services import (
     audit_record,
     email_domain_dns_check,
@@ -233,9 +237,19 @@ class EmailDomainAdmin(ReadOnlyAdmin):
     def verification_status(self, obj: EmailDomain) -> str:
         return f"verified {obj.verified_at:%Y-%m-%d %H:%M}" if obj.verified_at else "waiting for verification"
 
-    @admin.action(description="Mark selected domains verified (ownership checked by support)",
+    @admin.action(description="Mark selected domains verified (ownership checked by support)…",
                   permissions=["verify"])
-    def verify_selected(self, request: HttpRequest, queryset: QuerySet[EmailDomain]) -> None:
+    def verify_selected(self, request: HttpRequest, queryset: QuerySet[EmailDomain]) -> TemplateResponse | None:
+        if "apply" not in request.POST:  # first say in words what verifying changes
+            rows = list(queryset.select_related("tenant").order_by("domain"))
+            return TemplateResponse(request, "tenants/admin/verify_email_domains.html", {
+                **self.admin_site.each_context(request), "opts": self.model._meta,
+                "title": f"Verify {len(rows)} email domain{'s' if len(rows) != 1 else ''}?",
+                "rows": [(row, [] if row.verified_at else email_domain_claims_superseded(email_domain=row))
+                         for row in rows],
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "cancel_url": reverse("admin:tenants_emaildomain_changelist"),
+            })
         done, refused = [], []
         for row in queryset.filter(verified_at__isnull=True).select_related("tenant"):
             try:
@@ -250,6 +264,7 @@ class EmailDomainAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Not verified: {text}", messages.ERROR)
         if not done and not refused:
             self.message_user(request, "The selected domains were already verified.", messages.INFO)
+        return None
 
     @admin.action(description="Check the DNS TXT record of selected domains now", permissions=["verify"])
     def check_dns_selected(self, request: HttpRequest, queryset: QuerySet[EmailDomain]) -> None:

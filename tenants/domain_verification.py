@@ -88,11 +88,13 @@ def _resolver() -> dns.resolver.Resolver:
 def txt_records(name: str) -> list[str]:
     """Every TXT record at `name`, each one's strings joined (long values come split); [] when there is none."""
     try:
+        # Inside the try: a worker runs no system checks, so a bad setting (portico.E005) or a missing
+        # /etc/resolv.conf must end as a failed lookup, not an error in every task.
         answer = _resolver().resolve(dns.name.from_text(name), dns.rdatatype.TXT, search=False,
                                      raise_on_no_answer=False)
     except dns.resolver.NXDOMAIN:
         return []
-    except (dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout, dns.exception.DNSException) as exc:
+    except (dns.exception.DNSException, ImproperlyConfigured) as exc:
         raise DnsLookupFailed(f"{type(exc).__name__}: {exc}") from exc
     if answer.rrset is None:
         return []

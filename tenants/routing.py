@@ -7,12 +7,16 @@ so every process stops trusting what it cached before, at once and without a bro
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.cache import caches
 from django.db import connection
+from redis import RedisError
 
 from tenants.types import tenant_connection
+
+logger = logging.getLogger("portico.tenants")
 
 ROUTING_CACHE = "routing"
 _VERSION_KEY = "tenants:routing:version"
@@ -70,7 +74,17 @@ def _tenant_from_fields(fields: dict[str, Any]):
 
 
 def tenant_for_host(*, host: str):
-    """The tenant a host routes to, or None. Database only on a cache miss (one query)."""
+    """The tenant a host routes to, or None. Database only on a cache miss (one query), and on every
+    request while Redis is down: routing must not turn a Redis outage into a site-wide outage."""
+    try:
+        return _tenant_for_host_cached(host)
+    except RedisError as exc:
+        logger.warning("routing cache unavailable (%s): host %s looked up in PostgreSQL", type(exc).__name__, host)
+        fields = _tenant_fields(host)
+        return _tenant_from_fields(fields) if fields is not None else None
+
+
+def _tenant_for_host_cached(host: str):
     version = routing_version()
     known = _local.get(host)
     if known is not None and known[0] == version:

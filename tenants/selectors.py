@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from tenants.addresses import InvalidAddress, domain_canonical
 from tenants.models import EmailDomain, Tenant
@@ -59,6 +59,13 @@ def email_domain_rows_of(*, tenant: Tenant) -> QuerySet[EmailDomain]:
 
 def email_domain_of_tenant(*, tenant: Tenant, domain: str) -> EmailDomain | None:
     return tenant.email_domains.filter(domain=(domain or "").strip().lower()[:253]).first()
+
+
+def email_domain_claims_superseded(*, email_domain: EmailDomain) -> QuerySet[EmailDomain]:
+    """Other tenants' pending claims that verifying `email_domain` would remove: the same domain, or one under it."""
+    return (EmailDomain.objects.select_related("tenant").filter(verified_at__isnull=True)
+            .exclude(tenant_id=email_domain.tenant_id)
+            .filter(Q(domain=email_domain.domain) | Q(domain__endswith="." + email_domain.domain)).order_by("domain"))
 
 
 def email_domain_ids_pending() -> list[int]:

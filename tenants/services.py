@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from tenants.addresses import InvalidAddress, domain_canonical
@@ -23,6 +22,7 @@ from tenants.errors import TenantError
 from tenants.models import AuditEvent, Domain, EmailDomain, Tenant
 from tenants.routing import routing_invalidate
 from tenants.schema_template import schema_clone_from_template, template_ready
+from tenants.selectors import email_domain_claims_superseded
 from tenants.types import Actor, DomainCheck, EmailDomainRefusal
 
 logger = logging.getLogger("portico.tenants")
@@ -31,6 +31,7 @@ SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 RESERVED_SLUGS = frozenset({"public", "www", "admin", "api", "static", "sso", "idp", "mail", "support"})
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+MAX_PENDING_EMAIL_DOMAINS = 20
 
 
 def actor_label(actor: Actor) -> str:
@@ -142,11 +143,8 @@ def _verification_lock() -> None:
 def _claims_of_others_remove(*, row: EmailDomain, actor: Actor) -> list[str]:
     """Others' pending claims of the domain just verified, or under it, can never be verified: removed,
     each recorded in its tenant's audit log."""
-    pending = (EmailDomain.objects.select_related("tenant").filter(verified_at__isnull=True)
-               .exclude(tenant_id=row.tenant_id)
-               .filter(Q(domain=row.domain) | Q(domain__endswith="." + row.domain)))
     removed = []
-    for claim in pending:
+    for claim in email_domain_claims_superseded(email_domain=row):
         audit_record(actor=actor, action="tenant.email_domain_claim_remove", tenant=claim.tenant,
                      target=claim.domain, data={"email_domain": claim.domain,
                                                 "reason": "verified by another organisation"})
@@ -337,6 +335,13 @@ def tenant_email_domains_add(*, tenant: Tenant, domains: Iterable[str], actor: A
     """
     domain_list = list(dict.fromkeys(email_domain_normalize(d) for d in domains))
     email_domains_check_claimable(domain_list, tenant=tenant)
+    if not verified:
+        existing = set(tenant.email_domains.filter(domain__in=domain_list).values_list("domain", flat=True))
+        pending = tenant.email_domains.filter(verified_at__isnull=True).count()
+        if pending + len(set(domain_list) - existing) > MAX_PENDING_EMAIL_DOMAINS:
+            # Every pending claim is looked up in DNS every few minutes: a bound on what one tenant queues.
+            raise _refuse(f"At most {MAX_PENDING_EMAIL_DOMAINS} email domains can wait for verification at once: "
+                          "verify or remove some first.", EmailDomainRefusal.too_many_pending)
     with transaction.atomic():
         added = []
         for domain in domain_list:

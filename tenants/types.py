@@ -66,6 +66,7 @@ class EmailDomainRefusal(StrEnum):
     taken = "DOMAIN-TAKEN"  # verified by another tenant
     parent_taken = "DOMAIN-PARENT-TAKEN"  # under a domain another tenant holds verified
     not_yours = "DOMAIN-NOT-YOURS"  # not one of this tenant's domains (verify/remove)
+    too_many_pending = "DOMAIN-TOO-MANY-PENDING"  # tenants.services.MAX_PENDING_EMAIL_DOMAINS
     # A DNS check that did not verify (the settings page's Verify now):
     dns_not_found = "DOMAIN-DNS-NOT-FOUND"
     dns_mismatch = "DOMAIN-DNS-MISMATCH"

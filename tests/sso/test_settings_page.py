@@ -481,3 +481,13 @@ def test_a_confirmation_appears_inside_the_section_the_page_lands_on(acme, admin
     section = page.split('<section class="card" id="idp">', 1)[1].split("</section>", 1)[0]
     assert "Saved: Portico now trusts" in section  # where the anchor scrolls to
     assert page.count("Saved: Portico now trusts") == 1  # not repeated in the banner at the top
+
+
+@pytest.mark.parametrize("action", ["domain_verify", "domain_remove"])
+@pytest.mark.parametrize("domain", ["bad\x00.example", "ü" * 300, "", "@ACME.EXAMPLE."])
+def test_odd_domain_input_to_verify_or_remove_gets_a_message_not_a_500(acme, admin_client, action, domain):
+    before = configuration_state(acme)
+    response = admin_client.post(SETTINGS, {"action": action, "domain": domain})
+    assert response.status_code == 302
+    if domain != "@ACME.EXAMPLE." or action == "domain_verify":
+        assert configuration_state(acme) == before

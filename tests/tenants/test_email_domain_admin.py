@@ -10,8 +10,9 @@ from tenants.services import tenant_email_domains_add
 CHANGELIST = "/admin/tenants/emaildomain/"
 
 
-def _action(client, action: str, *rows: EmailDomain):
-    return client.post(CHANGELIST, {"action": action, "_selected_action": [str(row.pk) for row in rows]}, follow=True)
+def _action(client, action: str, *rows: EmailDomain, apply: bool = True):
+    data = {"action": action, "_selected_action": [str(row.pk) for row in rows], **({"apply": "1"} if apply else {})}
+    return client.post(CHANGELIST, data, follow=True)
 
 
 def test_the_list_shows_which_domains_wait_for_verification(acme, support_client):
@@ -24,6 +25,11 @@ def test_the_list_shows_which_domains_wait_for_verification(acme, support_client
 def test_support_staff_verify_a_claim_and_the_audit_log_names_them(acme, globex, support_client, support_user):
     (squat,) = tenant_email_domains_add(tenant=globex, domains=["admin-verify.example"], actor="test")
     (claim,) = tenant_email_domains_add(tenant=acme, domains=["admin-verify.example"], actor="test")
+    confirm = _action(support_client, "verify_selected", claim, apply=False).content.decode()
+    assert "Every address at @admin-verify.example is sent to Acme Property Management" in confirm
+    assert "The pending claim of admin-verify.example by Globex Residential (globex) is removed." in confirm
+    claim.refresh_from_db()
+    assert claim.verified_at is None  # nothing changes before the confirmation
     response = _action(support_client, "verify_selected", claim)
     assert response.status_code == 200
     assert "Verified: admin-verify.example (acme)." in response.content.decode()

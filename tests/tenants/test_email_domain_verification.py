@@ -270,3 +270,25 @@ def test_domains_are_kept_and_matched_in_the_one_canonical_form(acme):
     assert tenant_for_email(email="kim@bücher.example") == acme
     assert tenant_for_email(email="kim@XN--BCHER-KVA.example") == acme
     assert tenant_for_email(email="kim@bad..example") is None
+
+
+def test_a_tenant_can_have_only_so_many_claims_waiting(acme):
+    from tenants.services import MAX_PENDING_EMAIL_DOMAINS
+
+    tenant_email_domains_add(tenant=acme, domains=[f"wait{n}.example" for n in range(MAX_PENDING_EMAIL_DOMAINS)],
+                             actor="test")
+    with pytest.raises(TenantError, match="reference DOMAIN-TOO-MANY-PENDING"):
+        tenant_email_domains_add(tenant=acme, domains=["one-more.example"], actor="test")
+    assert tenant_email_domains_add(tenant=acme, domains=["wait0.example"], actor="test") == []  # already there
+    tenant_email_domains_add(tenant=acme, domains=["operator.example"], actor="cli", verified=True)
+
+
+def test_a_bad_resolver_setting_stops_the_start_and_fails_a_lookup_cleanly(acme, settings):
+    from portal.checks import dns_resolvers_check
+
+    settings.PORTICO_DNS_RESOLVERS = "dns.example:53"
+    assert [m.id for m in dns_resolvers_check()] == ["portico.E005"]
+    row = _claim(acme, "bad-resolver.example")
+    assert email_domain_dns_check(email_domain_id=row.pk, actor="test") == DomainCheck.dns_error
+    settings.PORTICO_DNS_RESOLVERS = "127.0.0.1:5353"
+    assert dns_resolvers_check() == []

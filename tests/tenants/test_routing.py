@@ -79,3 +79,19 @@ def test_an_unknown_host_is_not_remembered(db):
     from tenants.routing import _local
 
     assert "nobody.localhost" not in _local
+
+
+def _unreachable_redis() -> str:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+
+
+def test_with_the_routing_cache_unreachable_hosts_are_routed_from_postgresql(acme, settings):
+    from tenants.routing import tenant_for_host
+
+    settings.CACHES = {**settings.CACHES, "routing": {**settings.CACHES["routing"], "LOCATION": _unreachable_redis()}}
+    assert tenant_for_host(host="acme.localhost").slug == "acme"
+    assert tenant_for_host(host="nobody.localhost") is None
