@@ -36,6 +36,7 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     search_fields = ("subject", "to")
     list_select_related = ("tenant",)
     actions = ("queue_again", "resend_selected")
+    exclude = ("sealed",)  # encrypted credentials: never shown
     readonly_fields = ("tenant", "kind", "to", "subject", "body_text", "body_html", "created", "sent_at", "attempts",
                        "last_error", "dedupe_key")
 

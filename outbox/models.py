@@ -23,6 +23,10 @@ class OutboundEmail(models.Model):
     # Callers that may decide the same thing twice (e.g. a daily certificate-expiry check) pass a
     # key; a second e-mail with the same key is not written.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # Credentials the e-mail carries (a set-up link), encrypted (outbox.sealing); the bodies hold
+    # placeholders, filled in only in the message handed to the mail server, and this is cleared
+    # once it is sent. Never shown in admin.
+    sealed = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-created"]

@@ -24,6 +24,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from outbox import sealing
 from outbox.models import OutboundEmail
 from tenants.models import Tenant
 from tenants.types import Actor
@@ -66,8 +67,12 @@ def email_queue(
     template: str,
     context: dict,
     dedupe_key: str | None = None,
+    sealed: dict[str, str] | None = None,
 ) -> OutboundEmail | None:
     """Write an e-mail and queue its sending for when the current transaction commits.
+
+    `sealed`: context values that are credentials (a set-up link's URL). The stored bodies get a
+    placeholder instead; the values are kept encrypted and filled in only at sending (outbox.sealing).
 
     Returns None when there is nobody to send to, or when an e-mail with the same `dedupe_key`
     was written before (that one stands; this one is not written).
@@ -83,6 +88,7 @@ def email_queue(
         "tenant_name": tenant.name if tenant is not None and not tenant.is_public else "Portico",
         "portico_base_url": settings.PORTICO_BASE_URL,
         **context,
+        **{name: sealing.placeholder(name) for name in (sealed or {})},
     }
     subject = _render_subject(template, full_context)
     body_text = render_to_string(f"emails/{template}.txt", full_context)
@@ -92,7 +98,7 @@ def email_queue(
             row = OutboundEmail.objects.create(
                 tenant=tenant if tenant is not None and not tenant.is_public else None,
                 kind=kind[:64], to=recipients, subject=subject, body_text=body_text, body_html=body_html,
-                dedupe_key=dedupe_key or None,
+                dedupe_key=dedupe_key or None, sealed=sealing.seal(sealed or {}),
             )
     except IntegrityError:
         if dedupe_key:  # another process wrote the same e-mail a moment ago
@@ -158,11 +164,19 @@ def outbound_email_send(*, outbound_email_id: int) -> str:
         if row.sent_at is not None:
             return "already_sent"
         row.attempts += 1
+        try:
+            secrets_ = sealing.unseal(row.sealed)
+        except sealing.SealBroken as exc:  # not worth retrying: no later attempt can read it either
+            row.last_error = str(exc)
+            row.save(update_fields=["attempts", "last_error"])
+            logger.error("e-mail #%s not sent: %s", row.pk, exc)
+            return "unsealable"
         message = EmailMultiAlternatives(
-            subject=row.subject, body=row.body_text, from_email=settings.DEFAULT_FROM_EMAIL, to=list(row.to)
+            subject=row.subject, body=sealing.fill(row.body_text, secrets_), from_email=settings.DEFAULT_FROM_EMAIL,
+            to=list(row.to),
         )
         if row.body_html:
-            message.attach_alternative(row.body_html, "text/html")
+            message.attach_alternative(sealing.fill(row.body_html, secrets_, html=True), "text/html")
         try:
             message.send()
         except RETRYABLE_SEND_ERRORS as exc:
@@ -174,7 +188,8 @@ def outbound_email_send(*, outbound_email_id: int) -> str:
             row.last_error = ""
             if row.kind in REDACTED_AFTER_SENDING:
                 row.body_text, row.body_html = REDACTED_BODY, ""
-            row.save(update_fields=["attempts", "last_error", "sent_at", "body_text", "body_html"])
+            row.sealed = ""
+            row.save(update_fields=["attempts", "last_error", "sent_at", "body_text", "body_html", "sealed"])
             logger.info("e-mail %s #%s sent to %s", row.kind, row.pk, ", ".join(row.to))
             return "sent"
     logger.warning("e-mail #%s not sent (attempt %s): %s", outbound_email_id, row.attempts, failure)

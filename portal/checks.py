@@ -95,7 +95,7 @@ def _session_state_problems() -> list[checks.CheckMessage]:
             "does. django-tenants' search_path would then go to other requests, which would read other "
             "tenants' rows.",
             hint="Run PgBouncer with pool_mode = session, or use Django's pool (PORTICO_DB_POOLER=django). "
-                 "See docs/deploy.md.", id="portico.E005")]
+                 "See docs/deploy.md.", id="portico.E006")]
     return []
 
 
@@ -208,8 +208,8 @@ def replay_store_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 def startup_checks() -> None:
     """For servers that do not run system checks (gunicorn): stop on errors, shout warnings."""
     problems = _db_pooler_problems()
-    if not problems:  # a declared unsafe pooler is refused already; the probe would only repeat it
-        problems = _session_state_problems()
+    if not any(p.is_serious() for p in problems):  # a declared unsafe pooler is refused already
+        problems += _session_state_problems()
     problems += (_replay_store_problems() + _dns_resolver_problems()
                  + _key_encryption_problems(deploy=not settings.DEBUG))
     for problem in problems:

@@ -48,6 +48,7 @@ LIMITED_URLS: dict[str, tuple[str, frozenset[str]]] = {
     "sso_acs": ("acs", frozenset({"POST"})),
     "sso_slo": ("acs", frozenset({"GET", "POST"})),  # each message costs a signature check, like a sign-in
     "setup_link": ("setup_link", frozenset({"GET", "POST"})),
+    "setup_link_continue": ("setup_link", frozenset({"POST"})),
     "property_manage": ("new_user_request", frozenset({"POST"})),
     "team": ("team_write", frozenset({"POST"})),
     "team_member": ("team_write", frozenset({"POST"})),

@@ -50,9 +50,13 @@ SHARED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.admin",
+    # Django admin with Portico's site (portal.admin_site): a verified second factor for support staff.
+    "portal.apps.PorticoAdminConfig",
     "django.contrib.staticfiles",
     "djangosaml2",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     # Last: its admin composes the Tenant admin from the feature apps' pieces; demo_setup lives here.
     "portal",
 ]
@@ -90,11 +94,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the admin's second factor
     "djangosaml2.middleware.SamlSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "provisioning.middleware.WaitingRoomMiddleware",
     "portal.ratelimit.RateLimitMiddleware",  # needs request.tenant and the resolved URL name
+    "axes.middleware.AxesMiddleware",  # a locked-out admin sign-in becomes the lockout page
     # Last, so its process_exception sees a view's lost database/Redis first (portal.faults).
     "portal.faults.ServiceUnavailableMiddleware",
 ]
@@ -199,6 +205,8 @@ CELERY_TASK_DEFAULT_QUEUE: str = env("CELERY_TASK_DEFAULT_QUEUE", default="porti
 
 # --- Authentication and sessions -------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out admin sign-in before any password is checked (django-axes).
+    "axes.backends.AxesStandaloneBackend",
     "sso.backends.SsoIdentityBackend",
     "django.contrib.auth.backends.ModelBackend",  # support staff in Django admin
 ]
@@ -212,6 +220,23 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+# Support staff's sign-in to Django admin (public host). django-axes counts failed password
+# sign-ins in PostgreSQL and locks out a client IP, and separately a username, after
+# PORTICO_ADMIN_LOCKOUT_FAILURES failures for PORTICO_ADMIN_LOCKOUT_MINUTES (`manage.py
+# axes_reset_username NAME` lifts one early). Only the admin's sign-in counts (portal.axes_handler):
+# tenant users sign in through their IdP and never through a password.
+AXES_FAILURE_LIMIT: int = env.int("PORTICO_ADMIN_LOCKOUT_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PORTICO_ADMIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_ONLY_ADMIN_SITE = True
+AXES_HANDLER = "portal.axes_handler.AdminOnlyAxesHandler"
+AXES_CLIENT_IP_CALLABLE = "portal.ratelimit.client_ip"  # PORTICO_CLIENT_IP_HEADER behind a balancer
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
+# Then a second factor (django-otp TOTP): staff enrol an authenticator app at their first sign-in
+# and enter its code at every sign-in (portal.admin_site); `manage.py staff_totp_reset` starts over.
+OTP_TOTP_ISSUER = "Portico support"
 # X-Forwarded-Proto is believed only when a proxy in front sets it (and strips it from clients);
 # otherwise any client could claim https.
 PORTICO_BEHIND_PROXY: bool = env.bool("PORTICO_BEHIND_PROXY", default=False)

@@ -4,10 +4,6 @@ from django.urls import include, path
 
 from portal.views import healthz
 
-admin.site.site_header = "Portico support"
-admin.site.site_title = "Portico support"
-admin.site.index_title = "Tenants, sign-in health and New User requests"
-
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -26,6 +26,7 @@ WAITING_ROOM_ALLOWED_URL_NAMES = frozenset({
     "api_me",
     "healthz",
     "setup_link",  # a set-up link may be for someone waiting already; using it lets them in
+    "setup_link_continue",  # the same page once the token moved into the session
 })
 WAITING_ROOM_ALLOWED_PREFIXES = ("/static/",)
 

@@ -156,7 +156,8 @@ def tenant_members_overview(*, tenant: Tenant, limit: int = 200) -> dict:
                 "email": m.user.email, "name": m.user.get_full_name(), "state": m.get_state_display(),
                 "access_level": m.get_access_level_display() or "—",
                 "properties": ", ".join(p.name for p in m.properties.all()) or "—",
-                "last_sso_at": m.last_sso_at,
+                "last_sso_at": m.last_sso_at, "id": m.pk, "bound_object_id": m.idp_object_id,
+                "bound_issuer": m.idp_entity_id,
             }
             for m in team_members()[:limit]
         ]
@@ -248,8 +249,11 @@ def property_manager_emails(*, tenant: Tenant) -> list[str]:
 
 _FIELD_WORDS = {"state": "State", "access_level": "Access level", "properties": "Properties",
                 "reason": "Reason", "notified": "E-mailed", "user_active": "Account enabled",
-                "email_domains": "Email domains", "hosts": "Host names"}
-_PAIRED = ("state", "access_level", "properties", "user_active")
+                "email_domains": "Email domains", "hosts": "Host names", "identifier": "Identifier",
+                "login_url": "Login URL", "button_label": "Button label",
+                "certificate_thumbprints": "Certificate thumbprints (SHA-1)"}
+_PAIRED = ("state", "access_level", "properties", "user_active", "identifier", "login_url", "button_label",
+           "certificate_thumbprints")
 
 
 def property_names() -> dict[str, str]:
@@ -258,6 +262,8 @@ def property_names() -> dict[str, str]:
 
 
 def _value_words(key: str, value: object, names: dict[str, str]) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, list) and len(value) == 2 and key in _PAIRED and not (
             key == "properties" and all(isinstance(v, str) for v in value)):
         return f"{_value_words(key, value[0], names)} → {_value_words(key, value[1], names)}"
@@ -295,3 +301,9 @@ def waiting_room_member_exists(*, tenant: Tenant, email: str) -> bool:
     with schema_context(tenant.schema_name):
         return Membership.objects.filter(state=Membership.State.WAITING_ROOM, user__is_active=True,
                                          user__username=(email or "").strip().lower()).exists()
+
+
+def membership_for_support(*, tenant: Tenant, membership_id: int) -> Membership | None:
+    """One member of a tenant, with their user, for support staff on the public host (enters the schema)."""
+    with schema_context(tenant.schema_name):
+        return Membership.objects.select_related("user").filter(pk=membership_id).first()

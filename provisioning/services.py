@@ -21,13 +21,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
+from django_tenants.utils import schema_context
 
 from outbox.services import email_queue
 from provisioning.errors import NotAllowed, ProvisioningError, SignInRefusal, SignInRefused, problems_raise
 from provisioning.models import AccessLevel, Membership, Property
 from provisioning.selectors import (
     access_level_of,
-    access_levels_grantable_by,
     level_sees_all_properties,
     member_can_manage_team,
     properties_visible_to,
@@ -182,8 +182,6 @@ def user_provision_from_assertion(
     if "@" not in email:
         raise ProvisioningError("The identity provider sent no e-mail address for this user.")
     granted = AccessLevel.parse(access_level) if access_level else None
-    if granted == AccessLevel.SUPPORT:
-        granted = None
     for attempt in (1, 2):
         try:
             with transaction.atomic():
@@ -252,6 +250,8 @@ def _provision_locked(
                      data={"issuer": issuer, "object_id": object_id, "pending_before": membership.is_bound})
         membership.idp_object_id, membership.idp_entity_id = object_id, issuer
         membership.bound_at = timezone.now()
+    if granted is not None and not mapping_may_grant(actor=actor, access_level=granted, membership=membership):
+        granted = None
     if membership.state == Membership.State.WAITING_ROOM and granted is not None and user.is_active:
         membership.state = Membership.State.ACTIVE
         membership.access_level = granted
@@ -265,19 +265,69 @@ def _provision_locked(
 
 # --- Granting access ----------------------------------------------------------------------------
 
-def access_grant_check(*, actor: Actor, access_level: AccessLevel, properties: Sequence[Property]) -> None:
-    """A tenant user may grant only what they hold: levels up to their own, properties they see."""
-    if not isinstance(actor, User):
-        return  # the CLI and support staff act for Portico, not as a tenant member
-    if access_level not in access_levels_grantable_by(user=actor):
-        own = AccessLevel(access_level_of(user=actor)).label if access_level_of(user=actor) else "no"
-        raise NotAllowed(
-            f"You can't grant {access_level.label} access: you hold {own} access.", field="access_level"
-        )
-    visible = set(properties_visible_to(user=actor).values_list("pk", flat=True))
-    outside = [p.name for p in properties if p.pk not in visible]
-    if outside:
-        raise NotAllowed(f"You can't grant access to {', '.join(outside)}.", field="properties")
+def mapping_may_grant(*, actor: Actor, access_level: AccessLevel, membership: Membership | None) -> bool:
+    """A groups → access level mapping (the IdP's group claim at sign-in, a directory group in
+    SCIM) grants only within access_grant_check; beyond it, it grants nothing and the sign-in or
+    sync goes on without it."""
+    try:
+        access_grant_check(actor=actor, access_level=access_level, membership=membership, mapping=True)
+    except NotAllowed:
+        return False
+    return True
+
+
+# Actors the tenant controls without being a signed-in member: its IdP (the groups → access level
+# mapping applied at sign-in, "sso:…") and its directory (SCIM, "scim:…"). Both act on a mapping a
+# Client Administrator wrote, so they grant at most what a Client Administrator may.
+_TENANT_CONTROLLED_ACTORS = ("sso:", "scim:")
+
+
+def _grantor_rank(actor: Actor) -> int | None:
+    """The highest access rank `actor` may grant; None for Portico itself (the CLI, support staff,
+    a set-up link support staff sent), which has no tenant level to stay below."""
+    if isinstance(actor, User):
+        if getattr(actor, "is_staff", False):
+            return None  # Portico support staff (public-schema accounts; tenant users are never staff)
+        return AccessLevel.rank(access_level_of(user=actor))
+    if str(actor or "").startswith(_TENANT_CONTROLLED_ACTORS):
+        return AccessLevel.rank(AccessLevel.CLIENT_ADMINISTRATOR)
+    return None
+
+
+def access_grant_check(
+    *, actor: Actor, access_level: AccessLevel, properties: Sequence[Property] = (),
+    membership: Membership | None = None, mapping: bool = False,
+) -> None:
+    """The rules every path that grants access runs: adding a member, changing one, approving a
+    New User request (as its requester), the IdP's groups → access level mapping (when it is
+    written and when it is applied at sign-in) and directory sync. Raises NotAllowed.
+
+    - Support is Portico's own: only Portico (the CLI, support staff, a set-up link) grants it,
+      and only to a person by name, never through a mapping.
+    - Nobody grants above their own level: a tenant member grants levels up to the one they hold
+      and properties they see; the tenant's IdP and directory at most Client Administrator.
+    - Nobody changes the access of someone who holds more than they may grant (`membership`, the
+      person's current standing, when they have one).
+    """
+    rank = _grantor_rank(actor)
+    if access_level == AccessLevel.SUPPORT and (mapping or rank is not None):
+        raise NotAllowed("Support access is Portico's own: only Portico support staff give it.",
+                         field="access_level")
+    if rank is None:
+        return
+    if AccessLevel.rank(access_level) > rank:
+        own = AccessLevel(access_level_of(user=actor)).label if isinstance(actor, User) and rank else "no"
+        if not isinstance(actor, User):
+            own = "Client Administrator"
+        raise NotAllowed(f"You can't grant {access_level.label} access: you hold {own} access.", field="access_level")
+    if membership is not None and membership.pk and AccessLevel.rank(membership.access_level) > rank:
+        raise NotAllowed(f"{membership.user.username} holds {membership.get_access_level_display()} access, more "
+                         "than you can give: their access can't be changed here.", field="email")
+    if isinstance(actor, User) and properties:
+        visible = set(properties_visible_to(user=actor).values_list("pk", flat=True))
+        outside = [p.name for p in properties if p.pk not in visible]
+        if outside:
+            raise NotAllowed(f"You can't grant access to {', '.join(outside)}.", field="properties")
 
 
 def access_level_require(*, access_level: AccessLevel | str | None) -> AccessLevel:
@@ -297,9 +347,12 @@ def _properties_require(level: AccessLevel, properties: Sequence[Property]) -> N
 
 def membership_apply(
     *, email: str, first_name: str, last_name: str, access_level: AccessLevel, properties: Sequence[Property],
-    origin: str, add_properties: bool = False, keep_higher_level: bool = False,
+    origin: str, grantor: Actor,
 ) -> MemberChange:
-    """Create or update the user and make their membership active with this access (locked)."""
+    """Create or update the user and make their membership active with exactly this access (locked).
+
+    `grantor` is whoever's rights the grant is within (access_grant_check, run here on the locked
+    membership, so no path can skip it): the acting member, or a New User request's requester."""
     user, user_created, membership, membership_created = _member_lock_or_create(
         email=email, first_name=first_name, last_name=last_name, origin=origin
     )
@@ -308,14 +361,12 @@ def membership_apply(
         # The directory (SCIM) owns this person's standing; a Portico grant would be silently undone.
         raise ProvisioningError(f"{email} is {membership.get_state_display().lower()}: enable them in your "
                                 "directory (Entra) first.", field="email")
+    access_grant_check(actor=grantor, access_level=access_level, properties=properties,
+                       membership=None if membership_created else membership)
     changes: dict[str, list] = {}
     level = access_level
-    if keep_higher_level and AccessLevel.rank(membership.access_level) > AccessLevel.rank(level):
-        level = AccessLevel(membership.access_level)
     before_props = sorted(membership.properties.values_list("code", flat=True))
     wanted = {p.pk: p for p in properties}
-    if add_properties:
-        wanted.update({p.pk: p for p in membership.properties.all()})
     after_props = sorted(p.code for p in wanted.values())
     if membership.state != Membership.State.ACTIVE:
         # origin keeps saying how the account came to be (e.g. just in time); the audit says who let them in
@@ -394,7 +445,7 @@ def member_add(
     with transaction.atomic():
         result = membership_apply(
             email=email, first_name=first_name, last_name=last_name, access_level=level, properties=properties,
-            origin=Membership.Origin.PRE_PROVISIONED,
+            origin=Membership.Origin.PRE_PROVISIONED, grantor=actor,
         )
         if result.changed:
             audit_record(actor=actor, action="member.add", tenant=tenant, target=email,
@@ -425,7 +476,7 @@ def member_access_change(
     with transaction.atomic():
         result = membership_apply(
             email=user.username, first_name="", last_name="", access_level=level, properties=properties,
-            origin=Membership.Origin.PRE_PROVISIONED,
+            origin=Membership.Origin.PRE_PROVISIONED, grantor=actor,
         )
         if result.changed:
             audit_record(actor=actor, action="member.access_change", tenant=tenant, target=user.username,
@@ -476,11 +527,16 @@ def member_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> Me
     with transaction.atomic():
         locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
         if locked.state != Membership.State.DISABLED:
-            before = locked.state
-            locked.state = Membership.State.DISABLED
-            locked.save(update_fields=["state", "updated"])
+            before, level = locked.state, locked.access_level
+            properties = sorted(locked.properties.values_list("code", flat=True))
+            # Removed means no access at all: giving access again later grants only what that grant
+            # says, never a level or property kept from before (issue 9).
+            locked.state, locked.access_level = Membership.State.DISABLED, ""
+            locked.save(update_fields=["state", "access_level", "updated"])
+            locked.properties.clear()
             audit_record(actor=actor, action="member.remove", tenant=tenant, target=locked.user.username,
-                         data={"state": [before, locked.state], "access_level": locked.access_level})
+                         data={"state": [before, locked.state], "access_level": level,
+                               "properties": properties})
             if before == Membership.State.ACTIVE:  # someone in the Waiting Room had nothing to lose
                 email_queue(
                     tenant=tenant, kind="member.access_removed", to=[locked.user.email or locked.user.username],
@@ -503,6 +559,27 @@ def access_granted_email_queue(*, tenant: Tenant, membership: Membership, key: s
                  "sign_on_url": tenant_sign_on_url(tenant=tenant)},
         dedupe_key=f"{key}:approved:user" if key else None,
     )
+
+
+def member_unbind(*, tenant: Tenant, membership_id: int, actor: Actor) -> Membership:
+    """Support staff only: forget a member's binding to their IdP identity (issuer and immutable
+    ID), e.g. after the customer rebuilt their directory. The next sign-in with an object id binds
+    them again; until then they are matched by e-mail, as before their first sign-in. Audited,
+    with the binding that was removed. Enters the tenant's schema."""
+    if not (isinstance(actor, User) and actor.is_staff):
+        raise NotAllowed("Only Portico support staff can unbind a member's identity.")
+    with schema_context(tenant.schema_name), transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("user").filter(pk=membership_id).first()
+        if locked is None:
+            raise ProvisioningError(f"No such member in {tenant.name}.")
+        if not locked.is_bound:
+            raise ProvisioningError(f"{locked.user.username} is not bound to an identity.")
+        before = {"issuer": locked.idp_entity_id, "object_id": locked.idp_object_id,
+                  "bound_at": locked.bound_at.isoformat() if locked.bound_at else None}
+        locked.idp_entity_id, locked.idp_object_id, locked.bound_at = "", "", None
+        locked.save(update_fields=["idp_entity_id", "idp_object_id", "bound_at", "updated"])
+        audit_record(actor=actor, action="member.unbind", tenant=tenant, target=locked.user.username, data=before)
+    return locked
 
 
 def sessions_end_for(*, user_id: int) -> int:

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from provisioning.models import AccessLevel, Membership
 from provisioning.selectors import TENANT_GRANTABLE_LEVELS
-from provisioning.services import email_normalize, sessions_end_for
+from provisioning.services import email_normalize, mapping_may_grant, sessions_end_for
 from scim.errors import ScimError, invalid_value, not_found
 from scim.models import ScimGroup, ScimToken, ScimUser
 from scim.patch import ScimNoTarget, coerce, operation_apply
@@ -341,6 +341,8 @@ def _access_from_groups(*, tenant: Tenant, scim_user: ScimUser, actor: str) -> N
     mapping = IdentityProvider.objects.filter(tenant=tenant).values_list("group_access_levels", flat=True).first() or {}
     levels = [_group_mapped_level(group=g, mapping=mapping) for g in scim_user.groups.all()]
     best = max((lvl for lvl in levels if lvl), key=AccessLevel.rank, default=None)
+    if best is not None and not mapping_may_grant(actor=actor, access_level=best, membership=membership):
+        return  # beyond what the directory may give (Support, or a member holding more): unchanged
     change: list | None = None
     if membership.state == Membership.State.WAITING_ROOM and best is not None:
         change = [membership.access_level, best.value]

@@ -58,7 +58,9 @@ BANNER = """
 ==> Portico is running. Open:
       http://localhost:8000/            central sign-in (try an address @demo.example)
       http://demo.localhost:8000/       the demo tenant (Sign-on URL: /sso/login/)
-      http://localhost:8000/admin/      support staff: user 'support', password 'portico-demo'
+      http://localhost:8000/admin/      support staff: user 'support', password 'portico-demo', then the
+                                        code of TOTP secret KBXXE5DJMNXS2ZDFNVXS233ONR4SCIJB in an
+                                        authenticator app, or from: .venv/bin/python -m portal.demo
       http://localhost:8010/idp/metadata  the local test IdP (sign in with any @demo.example address)
     Sent e-mail is printed by the 'mail' process. Ctrl-C stops everything."""
 

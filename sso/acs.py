@@ -11,7 +11,7 @@ the reference code the person sees.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -28,7 +28,7 @@ from sso.models import IdentityProvider, SignInAttempt
 from sso.redirects import safe_next
 from sso.replay import assertion_consume
 from sso.saml_guard import SamlRejected, verify_saml_response
-from sso.services import sign_in_attempt_record
+from sso.services import idp_draft_tested, sign_in_attempt_record
 from sso.sp import SpEndpoints
 from sso.types import RejectCode, ResponseSeen, SamlSubject, VerifiedResponse
 from tenants.addresses import InvalidAddress, domain_canonical, email_canonical
@@ -119,6 +119,9 @@ class AcsContext:
     client: ClientMeta
     # Of `outstanding`, those issued longer ago than PORTICO_SAML_REQUEST_TTL_SECONDS.
     expired_requests: Collection[str] = frozenset()
+    # Of `test_requests`, those started against the tenant's draft connection: request ID → the
+    # draft version it was started for (sso.views.SsoLoginView, test=draft).
+    draft_tests: Mapping[str, int] = field(default_factory=dict)
     # Whether a refused post's body may still be kept for diagnosis: the rate limiter's budget
     # (portal.ratelimit) says no once a client's refusals pile up.
     keep_refused_body: Callable[[], bool] = lambda: True
@@ -185,15 +188,13 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
     # issue #408); the bounce page posts the same form again from our own origin, which carries them.
     if not context.has_saml_session_cookie and not form.bounced:
         return AcsBounce(saml_response=form.saml_response, relay_state=form.relay_state)
+    draft_outcome = _draft_test(form, context, now=now)
+    if draft_outcome is not None:
+        return draft_outcome
     idp = idp_for_sign_in(context.tenant)
     try:
-        verified = verify_saml_response(
-            saml_response=form.saml_response, idp_entity_id=idp.entity_id,
-            idp_certificates=[cert.pem for cert in idp.certificates.all()],
-            sp_entity_id=context.endpoints.entity_id, acs_url=context.endpoints.acs_url, now=now,
-            clock_skew=timedelta(seconds=settings.PORTICO_SAML_CLOCK_SKEW_SECONDS), max_bytes=max_bytes,
-            max_lifetime=timedelta(seconds=settings.PORTICO_SAML_MAX_ASSERTION_LIFETIME_SECONDS),
-        )
+        verified = _verify(form, context, entity_id=idp.entity_id,
+                           certificates=[cert.pem for cert in idp.certificates.all()], now=now)
     except SamlRejected as exc:
         seen = exc.seen
         is_test = seen is not None and _is_test(seen.in_response_to, context)
@@ -209,8 +210,75 @@ def acs_process(*, form: AcsForm, context: AcsContext, now: datetime | None = No
     except SignInRejected as exc:
         return _refused(context, form, exc, seen=seen, is_test=is_test)
     if is_test:
-        return _test_succeeded(context, verified, identity)
+        return _test_succeeded(context, verified, identity, policy=idp)
     return _sign_in(context, form, verified, identity, seen)
+
+
+def _verify(form: AcsForm, context: AcsContext, *, entity_id: str, certificates: list[str],
+            now: datetime | None) -> VerifiedResponse:
+    return verify_saml_response(
+        saml_response=form.saml_response, idp_entity_id=entity_id, idp_certificates=certificates,
+        sp_entity_id=context.endpoints.entity_id, acs_url=context.endpoints.acs_url, now=now,
+        clock_skew=timedelta(seconds=settings.PORTICO_SAML_CLOCK_SKEW_SECONDS),
+        max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES,
+        max_lifetime=timedelta(seconds=settings.PORTICO_SAML_MAX_ASSERTION_LIFETIME_SECONDS),
+    )
+
+
+def _draft_test(form: AcsForm, context: AcsContext, *, now: datetime | None) -> AcsTestDone | AcsRefused | None:
+    """The outcome when this response answers a test sign-in this browser started against the tenant's
+    draft connection; None for every other response, which the live connection alone decides.
+
+    Only a browser with a draft test outstanding gets here. The response is verified against the
+    draft's entity ID and certificates; whether it answers a draft test is then read from what the
+    verifier proved (or, when it refused, from what the response claimed), and the outcome is a test
+    result, never a sign-in. A response signed by the draft's key that answers anything else falls
+    through to the live connection, which refuses it.
+    """
+    from sso.selectors import idp_draft_for_tenant, idp_for_tenant
+
+    if not context.draft_tests:
+        return None  # the common case: one verification, against the live connection
+    draft = idp_draft_for_tenant(tenant=context.tenant)
+    if draft is None:
+        return None  # activated or discarded since: a test of whatever is live now
+    try:
+        verified = _verify(form, context, entity_id=draft.entity_id, certificates=list(draft.certificate_pems),
+                           now=now)
+    except SamlRejected as exc:
+        claimed = exc.seen.in_response_to if exc.seen is not None else None
+        if not claimed or claimed not in context.draft_tests:
+            return None
+        if int(context.draft_tests[claimed]) != draft.version:
+            return _draft_changed(context, form)
+        return _refused(context, form, SignInRejected(exc.code, f"Against the draft connection: {exc.detail}"),
+                        seen=exc.seen, is_test=True, against="draft")
+    request_id = verified.in_response_to
+    if not request_id or request_id not in context.draft_tests:
+        return None
+    if int(context.draft_tests[request_id]) != draft.version:
+        return _draft_changed(context, form)
+    seen = ResponseSeen(issuer=verified.issuer, in_response_to=verified.in_response_to, xml=verified.xml)
+    # The options (attribute mapping, groups, email domains) are the live connection's, which the
+    # draft inherits when activated; a first connection has the defaults.
+    policy = idp_for_tenant(tenant=context.tenant) or IdentityProvider(tenant=context.tenant)
+    verified_domains, pending_domains = email_domains_split(tenant=context.tenant)
+    try:
+        identity = acs_policy_check(verified=verified, idp=policy, outstanding=context.outstanding,
+                                    email_domains=verified_domains, pending_email_domains=pending_domains,
+                                    expired_requests=context.expired_requests)
+    except SignInRejected as exc:
+        return _refused(context, form, exc, seen=seen, is_test=True, against="draft")
+    done = _test_succeeded(context, verified, identity, policy=policy, against="draft")
+    idp_draft_tested(tenant=context.tenant, draft_version=draft.version, reference=done.reference)
+    return done
+
+
+def _draft_changed(context: AcsContext, form: AcsForm) -> AcsTestDone | AcsRefused:
+    return _refused(context, form, SignInRejected(
+        RejectCode.unknown_request,
+        "The draft connection this test sign-in was started against has been changed since. "
+        "Run Test sign-in again."), seen=None, is_test=True, against="draft")
 
 
 def acs_policy_check(
@@ -306,35 +374,77 @@ _REFUSALS: dict[SignInRefusal, RejectCode] = {
 }
 
 
-def _test_succeeded(context: AcsContext, verified: VerifiedResponse, identity: SsoIdentity) -> AcsTestDone:
+def _test_succeeded(context: AcsContext, verified: VerifiedResponse, identity: SsoIdentity, *,
+                    policy: IdentityProvider, against: str = "live") -> AcsTestDone:
     attempt = _record(
         context, outcome=SignInAttempt.Outcome.SUCCESS, code="ok", is_test=True,
-        message=(f"Test sign-in succeeded for {identity.email}"
-                 f" (name: {identity.first_name} {identity.last_name}".rstrip() + ")."),
+        message=(f"Test sign-in{' against the draft connection' if against == 'draft' else ''} succeeded for "
+                 f"{identity.email} (name: {identity.first_name} {identity.last_name}".rstrip() + ")."),
         email=identity.email, seen=ResponseSeen(issuer=verified.issuer, in_response_to=verified.in_response_to,
                                                 xml=verified.xml), response_xml=verified.xml,
+        test_claims=test_claims_read(verified=verified, identity=identity, idp=policy, against=against),
     )
     return AcsTestDone(reference=attempt.reference, answered_request=verified.in_response_to)
 
 
+def test_claims_read(*, verified: VerifiedResponse, identity: SsoIdentity, idp: IdentityProvider,
+                     against: str) -> dict[str, object]:
+    """What the test result page shows: each claim Portico read, the access level the groups map to,
+    and the identity a real sign-in would bind (read-only: nothing is bound or created)."""
+    mapping = idp.group_access_levels or {}
+    levels = dict(AccessLevel.choices)
+    groups = [{"group": group, "access_level": levels.get(str(AccessLevel.parse(mapping[group]) or ""), "")
+               if group in mapping else ""} for group in identity.groups]
+    return {
+        "against": against, "issuer": verified.issuer, "name_id": verified.name_id,
+        "email": identity.email, "first_name": identity.first_name, "last_name": identity.last_name,
+        "display_name": identity.display_name, "object_id": identity.object_id, "groups": groups,
+        "access_level": levels.get(identity.access_level or "", ""),
+        "binding": _binding_preview(identity=identity, issuer=verified.issuer),
+    }
+
+
+def _binding_preview(*, identity: SsoIdentity, issuer: str) -> str:
+    from provisioning.services import email_normalize, member_match_for_sign_in
+
+    key = (f"object ID {identity.object_id} under {issuer}" if identity.object_id
+           else f"the email {identity.email} (no immutable object ID was sent)")
+    try:
+        member = member_match_for_sign_in(email=email_normalize(identity.email), idp_entity_id=issuer,
+                                          idp_object_id=identity.object_id)
+    except SignInRefused as exc:
+        return f"A real sign-in with {key} would be refused: {exc}"
+    if member is None:
+        granted = f" and let in as {identity.access_level} by its groups" if identity.access_level else \
+            " and placed in the Waiting Room"
+        return f"A new person, {identity.email}: a real sign-in would create them, bound to {key},{granted}."
+    who = f"{member.user.email} ({member.get_access_level_display() or 'no access level'}, {member.get_state_display()})"
+    if member.is_bound:
+        return f"The existing member {who}, already bound to {key}."
+    return f"The existing member {who}: a real sign-in would bind them to {key}."
+
+
 def _refused(context: AcsContext, form: AcsForm, rejection: SignInRejected, *, seen: ResponseSeen | None,
-             is_test: bool) -> AcsTestDone | AcsRefused:
+             is_test: bool, against: str = "") -> AcsTestDone | AcsRefused:
     keep_body = context.keep_refused_body()
     xml = "" if not keep_body else seen.xml if seen is not None else decoded_for_display(
         form.saml_response, max_bytes=settings.PORTICO_SAML_MAX_RESPONSE_BYTES)
     attempt = _record(context, outcome=SignInAttempt.Outcome.FAILURE, code=rejection.code, message=rejection.detail,
-                      seen=seen, is_test=is_test, response_xml=xml, body_dropped=not keep_body)
+                      seen=seen, is_test=is_test, response_xml=xml, body_dropped=not keep_body,
+                      test_claims={"against": against} if against else None)
     if is_test:
         return AcsTestDone(reference=attempt.reference, answered_request=None)
     return AcsRefused(code=rejection.code, reference=attempt.reference, status=http_status(rejection.code))
 
 
 def _record(context: AcsContext, *, outcome: str, code: str, message: str, seen: ResponseSeen | None,
-            is_test: bool, email: str = "", response_xml: str = "", body_dropped: bool = False) -> SignInAttempt:
+            is_test: bool, email: str = "", response_xml: str = "", body_dropped: bool = False,
+            test_claims: dict[str, object] | None = None) -> SignInAttempt:
     in_response_to = (seen.in_response_to if seen else None) or ""
     return sign_in_attempt_record(
         tenant=context.tenant, outcome=outcome, code=code, message=message, email=email, is_test=is_test,
         idp_initiated=not in_response_to, issuer=(seen.issuer if seen else None) or "",
         in_response_to=in_response_to, response_xml=response_xml, host=context.client.host,
         remote_addr=context.client.remote_addr, user_agent=context.client.user_agent, body_dropped=body_dropped,
+        test_claims=test_claims,
     )

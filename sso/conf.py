@@ -2,7 +2,9 @@
 
 djangosaml2 calls `saml_config_for_request` (settings.SAML_CONFIG_LOADER). Building a config parses
 the IdP's metadata, which costs milliseconds; configs are cached per process by (IdP row, version,
-SP endpoints), so an edit (which bumps `version`) takes effect on the next request everywhere.
+SP endpoints), so an edit (which bumps `version`) takes effect on the next request everywhere. A
+tenant's draft connection (sso.models.StagedConnection) has configs of its own, keyed by the draft
+row and its version, used only by a test sign-in started against it.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from lxml import etree
 from saml2.config import SPConfig
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
 
-from sso.models import IdentityProvider
+from sso.models import IdentityProvider, StagedConnection
 from sso.sp import SpEndpoints, sp_endpoints_for_request
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -87,22 +89,35 @@ def idp_for_sign_in(tenant) -> IdentityProvider:
     return idp
 
 
-def saml_config_for(*, idp: IdentityProvider, endpoints: SpEndpoints) -> SPConfig:
-    key = (idp.pk, idp.version, idp.updated, endpoints.entity_id, endpoints.acs_url)
+def _config_cached(key: tuple, values: dict) -> SPConfig:
     with _lock:
         conf = _cache.get(key)
         if conf is not None:
             _cache.move_to_end(key)
             return conf
     conf = SPConfig()
-    conf.load(sp_config_dict(
-        entity_id=idp.entity_id, sso_url=idp.sso_url, certificate_pems=[c.pem for c in idp.certificates.all()],
-        allow_idp_initiated=idp.allow_idp_initiated, endpoints=endpoints, tenant_name=idp.tenant.name))
+    conf.load(sp_config_dict(**values))
     with _lock:
         _cache[key] = conf
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return conf
+
+
+def saml_config_for(*, idp: IdentityProvider, endpoints: SpEndpoints) -> SPConfig:
+    key = ("live", idp.pk, idp.version, idp.updated, endpoints.entity_id, endpoints.acs_url)
+    return _config_cached(key, {
+        "entity_id": idp.entity_id, "sso_url": idp.sso_url, "certificate_pems": [c.pem for c in idp.certificates.all()],
+        "allow_idp_initiated": idp.allow_idp_initiated, "endpoints": endpoints, "tenant_name": idp.tenant.name})
+
+
+def saml_config_for_draft(*, draft: StagedConnection, endpoints: SpEndpoints) -> SPConfig:
+    """The config a test sign-in against the tenant's draft starts with (its AuthnRequest goes to the
+    draft's SSO URL). Keyed apart from the live config: testing a draft never evicts or alters it."""
+    key = ("draft", draft.pk, draft.version, draft.updated, endpoints.entity_id, endpoints.acs_url)
+    return _config_cached(key, {
+        "entity_id": draft.entity_id, "sso_url": draft.sso_url, "certificate_pems": list(draft.certificate_pems),
+        "allow_idp_initiated": False, "endpoints": endpoints, "tenant_name": draft.tenant.name})
 
 
 def saml_config_for_request(request: HttpRequest | None = None) -> SPConfig:

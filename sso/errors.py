@@ -21,3 +21,12 @@ class SignInRejected(Exception):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+
+class SsoConfigNeedsConfirm(SsoConfigError):
+    """A connection looks like a mistake: nothing was saved; saving again with confirm=True proceeds."""
+
+    def __init__(self, warnings: list) -> None:
+        super().__init__("Check these warnings before saving: " + " ".join(w.text for w in warnings),
+                         field="confirm")
+        self.warnings = warnings

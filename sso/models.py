@@ -90,6 +90,53 @@ class IdpCertificate(models.Model):
         return f"{self.subject or 'certificate'} (expires {self.not_after:%Y-%m-%d})"
 
 
+class StagedConnection(models.Model):
+    """A tenant's IdP connection that is not live: the *draft* being tested, or the *previous* live
+    one kept for Roll back. At most one of each per tenant; the live one is the IdentityProvider row.
+
+    Sign-ins never read these rows except a test sign-in started against the draft (sso.acs), so a
+    draft cannot break anyone's sign-in. Next to IdentityProvider in the public schema, like it.
+    """
+
+    class Kind(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PREVIOUS = "previous", "Previous"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="staged_connections")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    display_name = models.CharField(max_length=100)
+    # The label was typed by an admin (manual entry, or a restored connection), not suggested.
+    display_name_chosen = models.BooleanField(default=False)
+    entity_id = models.CharField(max_length=1024)
+    sso_url = models.URLField(max_length=2048)
+    slo_url = models.URLField(max_length=2048, blank=True)
+    source = models.CharField(max_length=16, choices=IdentityProvider.Source.choices)
+    metadata_xml = models.TextField(blank=True)
+    metadata_url = models.URLField(max_length=2048, blank=True)
+    certificate_pems = models.JSONField(default=list)
+    # What the admin was warned about (and confirmed) when saving: [{"code", "text", "confirm"}].
+    warnings = models.JSONField(default=list, blank=True)
+    # Bumped on every save: a test started against one version does not count for the next.
+    version = models.PositiveIntegerField(default=1)
+    tested_version = models.PositiveIntegerField(null=True, blank=True)
+    tested_at = models.DateTimeField(null=True, blank=True)
+    tested_reference = models.CharField(max_length=16, blank=True)
+    saved_by = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "kind"], name="staged_connection_one_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} connection of {self.tenant_id}: {self.entity_id}"
+
+    @property
+    def tested(self) -> bool:
+        """A test sign-in against exactly this version succeeded."""
+        return self.tested_version is not None and self.tested_version == self.version
+
+
 class SignInAttempt(models.Model):
     """Every SAML sign-in, test or real, with a plain-words diagnosis and a reference code shown to the user."""
 
@@ -113,6 +160,9 @@ class SignInAttempt(models.Model):
     body_dropped = models.BooleanField(default=False, help_text="The response was not kept: too many refused posts")
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    # A successful test sign-in only: the claims Portico read, the access level they map to and the
+    # identity it would bind (sso.acs), for the test result page. Never read back to sign anyone in.
+    test_claims = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -17,7 +17,7 @@ from lxml import etree
 from provisioning.selectors import audit_data_words, member_can_manage_team, property_names
 from sso.diagnosis import admin_headline
 from sso.metadata import certificate_thumbprint_sha1
-from sso.models import IdentityProvider, IdpCertificate, SignInAttempt
+from sso.models import IdentityProvider, IdpCertificate, SignInAttempt, StagedConnection
 from sso.sp import LOGIN_PATH, sp_endpoints
 from sso.xmlsafe import hardened_parser
 from tenants.audit import AUDIT_ACTION_GROUPS, audit_action_phrase
@@ -29,6 +29,79 @@ def idp_for_tenant(*, tenant: Tenant) -> IdentityProvider | None:
     return (
         IdentityProvider.objects.filter(tenant=tenant).select_related("tenant").prefetch_related("certificates").first()
     )
+
+
+def idp_draft_for_tenant(*, tenant: Tenant) -> StagedConnection | None:
+    """The tenant's draft connection (saved, not live), if any."""
+    return (StagedConnection.objects.filter(tenant=tenant, kind=StagedConnection.Kind.DRAFT)
+            .select_related("tenant").first())
+
+
+def idp_previous_for_tenant(*, tenant: Tenant) -> StagedConnection | None:
+    """The connection that was live before the current one: what Roll back restores."""
+    return StagedConnection.objects.filter(tenant=tenant, kind=StagedConnection.Kind.PREVIOUS).first()
+
+
+@dataclass(frozen=True)
+class StagedCertificate:
+    subject: str
+    sha1_thumbprint: str
+    sha256_fingerprint: str
+    not_after: datetime
+    state: str  # as CertificateStatus.state
+
+
+def staged_certificates(*, staged: StagedConnection, now: datetime | None = None) -> list[StagedCertificate]:
+    from sso.metadata import certificate_parse
+
+    now = now or timezone.now()
+    horizon = now + timedelta(days=settings.PORTICO_CERT_EXPIRY_WARNING_DAYS)
+    out = []
+    for pem in staged.certificate_pems:
+        cert = certificate_parse(pem)
+        state = "expired" if cert.not_after <= now else "expiring" if cert.not_after <= horizon else "ok"
+        out.append(StagedCertificate(subject=cert.subject, sha1_thumbprint=cert.sha1_thumbprint,
+                                     sha256_fingerprint=cert.sha256_fingerprint, not_after=cert.not_after,
+                                     state=state))
+    return out
+
+
+CONNECTION_ACTIONS = ("sso.idp_configure", "sso.draft_save", "sso.draft_discard", "sso.idp_activate",
+                      "sso.idp_rollback")
+_CHANGE_LABELS = {"identifier": "Identifier", "login_url": "Login URL", "button_label": "Button label",
+                  "certificate_thumbprints": "Certificate thumbprints"}
+
+
+@dataclass(frozen=True)
+class ConnectionChange:
+    when: datetime
+    who: str
+    what: str  # the action in words
+    changes: list[tuple[str, str, str]]  # (label, from, to), certificates as SHA-1 thumbprints
+
+
+def _change_words(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def connection_history(*, tenant: Tenant, limit: int = 20) -> list[ConnectionChange]:
+    """Each change of the tenant's IdP connection, newest first, from the audit rows written with it."""
+    rows = (AuditEvent.objects.filter(tenant=tenant, action__in=CONNECTION_ACTIONS)
+            .order_by("-created", "-id")[:limit])
+    history = []
+    for event in rows:
+        changes = event.data.get("changes") or {}
+        history.append(ConnectionChange(
+            when=event.created, who=event.actor.split(":", 1)[-1], what=audit_action_phrase(event.action),
+            changes=[(_CHANGE_LABELS[key], _change_words(change[0]), _change_words(change[1]))
+                     for key, change in changes.items()
+                     if key in _CHANGE_LABELS and isinstance(change, list) and len(change) == 2],
+        ))
+    return history
 
 
 def sign_in_attempts_recent(*, tenant: Tenant, limit: int = 20) -> list[SignInAttempt]:

@@ -1,6 +1,8 @@
 """The SSO settings page of a tenant's Client Administrator, and the sign-in attempt detail page."""
 from __future__ import annotations
 
+import base64
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
@@ -15,19 +17,31 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from sso.diagnosis import admin_headline
-from sso.errors import SsoConfigError
+from sso.errors import SsoConfigError, SsoConfigNeedsConfirm
 from sso.forms import ConfigErrorMixin, EmailDomainForm, ManualForm, MetadataUploadForm, MetadataUrlForm, OptionsForm
-from sso.models import IdentityProvider
+from sso.models import IdentityProvider, StagedConnection
 from sso.selectors import (
     attempt_for_tenant,
     can_manage_sso,
     certificate_statuses,
     certificate_warning,
+    connection_history,
+    idp_draft_for_tenant,
     idp_for_tenant,
+    idp_previous_for_tenant,
     response_xml_readable,
     sign_in_attempts_recent,
+    staged_certificates,
 )
-from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual, idp_options_update
+from sso.services import (
+    idp_draft_activate,
+    idp_draft_discard,
+    idp_draft_from_metadata,
+    idp_draft_from_url,
+    idp_draft_manual,
+    idp_options_update,
+    idp_rollback,
+)
 from sso.sp import sp_endpoints, sp_endpoints_for_request
 from tenants.domain_verification import verification_record_name, verification_record_value
 from tenants.errors import TenantError
@@ -42,8 +56,10 @@ from tenants.services import (
 from tenants.types import DomainCheck, EmailDomainRefusal, MemberRequest
 
 SETTINGS_PATH = "/sso/settings/"
-# The ACS (sso/views.py) recognises a test sign-in by test=1 and shows its own result page.
+# The ACS (sso/views.py) recognises a test sign-in by test=1 (the live connection) or test=draft
+# (the draft) and shows its own result page.
 TEST_SIGN_IN_URL = f"/sso/login/?test=1&next={SETTINGS_PATH}"
+TEST_DRAFT_URL = f"/sso/login/?test=draft&next={SETTINGS_PATH}"
 
 
 def client_administrator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -108,38 +124,110 @@ def _done(request: MemberRequest, message: str, anchor: str, level: int = messag
     return redirect(f"{SETTINGS_PATH}#{anchor}")
 
 
-def _configure(
-    request: MemberRequest, form: ConfigErrorMixin, call: Callable[[], IdentityProvider], what: str
-) -> HttpResponse | forms.Form:
+# Input that raised warnings waits here (this session only) for the admin's "Save the draft anyway".
+PENDING_KEY = "portico_sso_pending_draft"
+
+
+def _configure(request: MemberRequest, form: ConfigErrorMixin, call: Callable[..., StagedConnection],
+               pending: Callable[[], dict[str, object]], what: str) -> HttpResponse | forms.Form:
     if not form.is_valid():
         return form
     try:
-        idp = call()
+        draft = call(confirm=False)
+    except SsoConfigNeedsConfirm as exc:
+        token = secrets.token_urlsafe(16)
+        request.session[PENDING_KEY] = {"token": token, "what": what, **pending()}
+        form.pending_warnings = exc.warnings  # type: ignore[attr-defined]
+        form.confirm_token = token  # type: ignore[attr-defined]
+        return form
     except SsoConfigError as exc:
         form.add_config_error(exc)
         return form
-    count = idp.certificates.count()
-    return _done(request, f"Saved: Portico now trusts {idp.entity_id} ({what}, {count} signing "
-                          f"certificate{'' if count == 1 else 's'}). Run a test sign-in to check it.", "idp")
+    return _draft_done(request, draft, what)
+
+
+def _draft_done(request: MemberRequest, draft: StagedConnection, what: str) -> HttpResponse:
+    count = len(draft.certificate_pems)
+    live = idp_for_tenant(tenant=draft.tenant)
+    still = (f"Sign-ins keep using the live connection ({live.entity_id}) until you activate it."
+             if live is not None else "Nobody signs in through it until you activate it.")
+    return _done(request, f"Draft saved: {draft.entity_id} ({what}, {count} signing certificate"
+                          f"{'' if count == 1 else 's'}). {still} Press Test sign-in on the draft first.", "idp")
+
+
+def _b64(data: bytes | str) -> str:
+    return base64.b64encode(data if isinstance(data, bytes) else data.encode("utf-8")).decode("ascii")
 
 
 def _action_upload(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = MetadataUploadForm(request.POST, request.FILES, prefix="upload")
-    return _configure(request, form, lambda: idp_configure_from_metadata(
-        tenant=tenant, document=form.cleaned_data["metadata_file"], actor=request.user), "from the uploaded metadata")
+    return _configure(request, form, lambda confirm: idp_draft_from_metadata(
+        tenant=tenant, document=form.cleaned_data["metadata_file"], actor=request.user, confirm=confirm),
+        lambda: {"kind": "upload", "document": _b64(form.cleaned_data["metadata_file"])},
+        "from the uploaded metadata")
 
 
 def _action_url(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = MetadataUrlForm(request.POST, prefix="url")
-    return _configure(request, form, lambda: idp_configure_from_url(
-        tenant=tenant, url=form.cleaned_data["metadata_url"], actor=request.user), "from the metadata URL")
+    return _configure(request, form, lambda confirm: idp_draft_from_url(
+        tenant=tenant, url=form.cleaned_data["metadata_url"], actor=request.user, confirm=confirm),
+        lambda: {"kind": "url", "url": form.cleaned_data["metadata_url"]}, "from the metadata URL")
 
 
 def _action_manual(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
     form = ManualForm(request.POST, request.FILES, prefix="manual")
-    return _configure(request, form, lambda: idp_configure_manual(
+    return _configure(request, form, lambda confirm: idp_draft_manual(
         tenant=tenant, sso_url=form.cleaned_data["sso_url"], entity_id=form.cleaned_data["entity_id"],
-        certificates=form.cleaned_data["certificates"], actor=request.user), "entered by hand")
+        certificates=form.cleaned_data["certificates"], actor=request.user, confirm=confirm),
+        lambda: {"kind": "manual", "sso_url": form.cleaned_data["sso_url"], "entity_id": form.cleaned_data["entity_id"],
+                 "certificates": [_b64(c) for c in form.cleaned_data["certificates"]]}, "entered by hand")
+
+
+def _action_confirm_draft(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
+    pending = request.session.get(PENDING_KEY) or {}
+    if not pending or pending.get("token") != request.POST.get("token"):
+        return _done(request, "That confirmation is no longer valid: nothing was saved. Save the connection again.",
+                     "idp", level=messages.WARNING)
+    del request.session[PENDING_KEY]
+    kind, actor = pending.get("kind"), request.user
+    try:
+        if kind == "upload":
+            draft = idp_draft_from_metadata(tenant=tenant, document=base64.b64decode(pending["document"]),
+                                            actor=actor, confirm=True)
+        elif kind == "url":
+            draft = idp_draft_from_url(tenant=tenant, url=str(pending["url"]), actor=actor, confirm=True)
+        else:
+            draft = idp_draft_manual(tenant=tenant, sso_url=str(pending["sso_url"]), entity_id=str(pending["entity_id"]),
+                                     # bytes: certificate_parse reads PEM, base64 and raw DER alike
+                                     certificates=[base64.b64decode(c) for c in pending["certificates"]],
+                                     actor=actor, confirm=True)
+    except SsoConfigError as exc:
+        return _done(request, f"{exc} Nothing was saved.", "idp", level=messages.ERROR)
+    return _draft_done(request, draft, str(pending.get("what", "")))
+
+
+def _action_activate(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
+    try:
+        live = idp_draft_activate(tenant=tenant, actor=request.user)
+    except SsoConfigError as exc:
+        return _done(request, f"{exc} Nothing was changed.", "idp", level=messages.WARNING)
+    kept = " The connection it replaced is kept: Roll back restores it." if idp is not None else ""
+    return _done(request, f"Activated: everyone now signs in through {live.entity_id}.{kept}", "idp")
+
+
+def _action_rollback(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
+    try:
+        live = idp_rollback(tenant=tenant, actor=request.user)
+    except SsoConfigError as exc:
+        return _done(request, f"{exc} Nothing was changed.", "idp", level=messages.WARNING)
+    return _done(request, f"Rolled back: everyone now signs in through {live.entity_id} again. "
+                          "Roll back once more to return to the connection you just left.", "idp")
+
+
+def _action_draft_discard(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
+    if not idp_draft_discard(tenant=tenant, actor=request.user):
+        return _done(request, "There was no draft to discard.", "idp", level=messages.WARNING)
+    return _done(request, "Draft discarded. The live connection is unchanged.", "idp")
 
 
 def _action_domain_add(request: MemberRequest, tenant: Tenant, idp: IdentityProvider | None) -> HttpResponse | forms.Form:
@@ -216,12 +304,18 @@ def _action_options(request: MemberRequest, tenant: Tenant, idp: IdentityProvide
         return form
     if not form.is_valid():
         return form
-    idp_options_update(idp=idp, actor=request.user, **form.options())
+    try:
+        idp_options_update(idp=idp, actor=request.user, **form.options())
+    except SsoConfigError as exc:
+        form.add_error("group_access_levels" if exc.field == "group_access_levels" else None, str(exc))
+        return form
     return _done(request, "Options saved.", "options")
 
 
 _ACTIONS: dict[str, Callable[[MemberRequest, Tenant, IdentityProvider | None], HttpResponse | forms.Form]] = {
     "upload": _action_upload, "url": _action_url, "manual": _action_manual,
+    "confirm_draft": _action_confirm_draft, "activate": _action_activate, "rollback": _action_rollback,
+    "draft_discard": _action_draft_discard,
     "domain_add": _action_domain_add, "domain_remove": _action_domain_remove, "domain_verify": _action_domain_verify,
     "options": _action_options,
 }
@@ -241,7 +335,15 @@ def _page_context(request: MemberRequest, tenant: Tenant, idp: IdentityProvider 
     # Which configuration tab to open: the one just submitted, else the IdP's current source.
     open_tab = next((name for name in ("upload", "url", "manual") if name in bound),
                     getattr(idp, "source", "upload") or "upload")
+    draft = idp_draft_for_tenant(tenant=tenant)
+    pending = next((form for form in bound.values() if getattr(form, "pending_warnings", None)), None)
     return {
+        "draft": draft, "draft_certificates": staged_certificates(staged=draft) if draft is not None else [],
+        "previous": idp_previous_for_tenant(tenant=tenant) if idp is not None else None,
+        "history": connection_history(tenant=tenant),
+        "pending_warnings": getattr(pending, "pending_warnings", []),
+        "confirm_token": getattr(pending, "confirm_token", ""),
+        "test_draft_url": TEST_DRAFT_URL,
         "tenant": tenant, "idp": idp, "sp": endpoints, "other_hosts": other_hosts,
         "certificates": certificate_statuses(idp=idp) if idp is not None else [],
         "certificate_warning": certificate_warning(idp=idp) if idp is not None else "",

@@ -232,3 +232,26 @@ class IdpOptions(TypedDict):
     restrict_email_domains: bool
     attribute_mapping: dict[str, list[str]]
     group_access_levels: dict[str, str]
+
+
+# --- Staged connections (sso.services) ---
+
+
+class ConnectionWarningCode(StrEnum):
+    """What may be a mistake in a connection about to be saved (sso.services.connection_warnings)."""
+
+    placeholder_entity_id = "placeholder_entity_id"  # Entra's multi-tenant {tenantid}
+    multi_tenant_document = "multi_tenant_document"  # Entra's "common" endpoint: not one directory
+    plain_http = "plain_http"  # the SSO URL is not https
+    certificate_expiring = "certificate_expiring"  # within PORTICO_CERT_EXPIRY_WARNING_DAYS
+
+
+@dataclass(frozen=True)
+class ConnectionWarning:
+    code: ConnectionWarningCode
+    text: str
+    # A likely mistake: saving needs an explicit "save anyway". Otherwise shown, not blocking.
+    needs_confirm: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": str(self.code), "text": self.text, "confirm": self.needs_confirm}

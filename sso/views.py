@@ -25,10 +25,16 @@ from saml2.config import SPConfig
 
 from provisioning.selectors import membership_state
 from sso.acs import AcsBounce, AcsContext, AcsForm, AcsRefused, AcsTestDone, ClientMeta, acs_process
-from sso.conf import IdpNotConfigured, idp_for_sign_in, saml_config_for
+from sso.conf import IdpNotConfigured, idp_for_sign_in, saml_config_for, saml_config_for_draft
 from sso.diagnosis import admin_headline, logout_user_message, user_message
 from sso.login_hint import login_hint_clean, login_hint_mismatch_message, url_with_login_hint
-from sso.selectors import attempt_for_tenant, can_manage_sso, response_xml_readable
+from sso.selectors import (
+    attempt_for_tenant,
+    can_manage_sso,
+    idp_draft_for_tenant,
+    idp_for_tenant,
+    response_xml_readable,
+)
 from sso.slo import (
     LOGOUT_REQUESTS_KEY,
     SAML_SUBJECT_KEY,
@@ -47,6 +53,7 @@ from sso.types import SamlRequest, SamlSubject
 
 logger = logging.getLogger("portico.sso")
 TEST_REQUESTS_KEY = "portico_test_requests"
+DRAFT_TESTS_KEY = "portico_draft_test_requests"  # request ID -> the draft version a test started for
 # Request id → the address typed on the sign-in page (sent to the IdP as login_hint).
 LOGIN_HINTS_KEY = "portico_login_hints"
 ISSUED_KEY = "portico_request_issued"  # request ID -> when this browser's AuthnRequest was issued (epoch s)
@@ -80,13 +87,19 @@ class SsoLoginView(LoginView):
 
     def get(self, request: SamlRequest, *args, **kwargs) -> HttpResponse:
         tenant = _tenant_or_404(request)
-        try:
-            self.idp = idp_for_sign_in(tenant)
-        except IdpNotConfigured:
-            return _not_configured(request)
-        self.is_test = request.GET.get("test") == "1"
+        # test=1 tests the live connection, test=draft the tenant's draft (sso.models.StagedConnection).
+        self.is_test = request.GET.get("test") in ("1", "draft")
         if self.is_test and not can_manage_sso(request.user):
             raise PermissionDenied("Only a Client Administrator can run a test sign-in.")
+        self.draft = idp_draft_for_tenant(tenant=tenant) if request.GET.get("test") == "draft" else None
+        if request.GET.get("test") == "draft" and self.draft is None:
+            messages.warning(request, "There is no draft connection to test any more: it was activated or discarded.")
+            return redirect("sso_settings")
+        if self.draft is None:
+            try:
+                self.idp = idp_for_sign_in(tenant)
+            except IdpNotConfigured:
+                return _not_configured(request)
         # `next` becomes the RelayState as djangosaml2 validated it (same host only); the ACS passes
         # the RelayState through safe_next again before redirecting, so that is the gate that counts.
         queries = OutstandingQueriesCache(request.saml_session)
@@ -99,6 +112,11 @@ class SsoLoginView(LoginView):
         if self.is_test:
             tests = {**request.saml_session.get(TEST_REQUESTS_KEY, {}), **{rid: True for rid in started}}
             request.saml_session[TEST_REQUESTS_KEY] = tests
+        if self.draft is not None:
+            # Which draft version each test request was started for: the ACS verifies its answer
+            # against that draft only, and only if the draft is still that version.
+            drafts = {rid: v for rid, v in request.saml_session.get(DRAFT_TESTS_KEY, {}).items() if rid in before}
+            request.saml_session[DRAFT_TESTS_KEY] = {**drafts, **{rid: self.draft.version for rid in started}}
         hint = login_hint_clean(request.GET.get("login_hint"))
         if hint and started and response.status_code == 302:
             response["Location"] = url_with_login_hint(response["Location"], hint)
@@ -108,7 +126,9 @@ class SsoLoginView(LoginView):
         return response
 
     def get_sp_config(self, request: SamlRequest) -> SPConfig:
-        # djangosaml2's documented hook: the config of the IdP this view already looked up.
+        # djangosaml2's documented hook: the config of the IdP (or draft) this view already looked up.
+        if self.draft is not None:
+            return saml_config_for_draft(draft=self.draft, endpoints=sp_endpoints_for_request(request))
         return saml_config_for(idp=self.idp, endpoints=sp_endpoints_for_request(request))
 
     def should_prevent_auth(self, request: SamlRequest) -> bool:
@@ -132,6 +152,8 @@ class AcsView(View):
             expired_requests=_expired_requests(request, outstanding),
             keep_refused_body=getattr(request, "portico_keep_response_body", lambda: True),
             test_requests=frozenset(request.saml_session.get(TEST_REQUESTS_KEY, {})),
+            draft_tests={rid: v for rid, v in request.saml_session.get(DRAFT_TESTS_KEY, {}).items()
+                         if rid in outstanding},
             has_saml_session_cookie=settings.SAML_SESSION_COOKIE_NAME in request.COOKIES,
             client=ClientMeta(host=request.get_host(), remote_addr=request.META.get("REMOTE_ADDR"),
                               user_agent=request.META.get("HTTP_USER_AGENT", "")),
@@ -172,6 +194,9 @@ def _test_requests_forget(request: SamlRequest, request_id: str) -> None:
     tests = request.saml_session.get(TEST_REQUESTS_KEY, {})
     if request_id in tests:
         request.saml_session[TEST_REQUESTS_KEY] = {rid: True for rid in tests if rid != request_id}
+    drafts = request.saml_session.get(DRAFT_TESTS_KEY, {})
+    if request_id in drafts:
+        request.saml_session[DRAFT_TESTS_KEY] = {rid: v for rid, v in drafts.items() if rid != request_id}
 
 
 @never_cache
@@ -207,9 +232,14 @@ def test_result(request: SamlRequest, reference: str) -> HttpResponse:
     attempt = attempt_for_tenant(tenant=tenant, reference=reference)
     if attempt is None:
         raise Http404
+    draft = idp_draft_for_tenant(tenant=tenant)
     return render(request, "sso/test_result.html", {
-        "attempt": attempt, "headline": admin_headline(attempt.code),
+        "attempt": attempt, "headline": admin_headline(attempt.code), "claims": attempt.test_claims or {},
         "response_xml": response_xml_readable(attempt.response_xml),
+        # Activate is offered right here when this very test passed the draft as it stands.
+        "activatable": draft if draft is not None and draft.tested and draft.tested_reference == attempt.reference
+        else None,
+        "has_live": idp_for_tenant(tenant=tenant) is not None,
     })
 
 

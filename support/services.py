@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tenants.utils import schema_context
 
 from outbox.models import OutboundEmail
@@ -105,7 +106,8 @@ def setup_link_create(*, tenant: Tenant, email: str, actor: Actor) -> tuple[Setu
                            "earlier_links_revoked": replaced})
         email_queue(
             tenant=tenant, kind="setup_link", to=[email], template="setup_link",
-            context={"email": email, "setup_url": url, "expires_at": link.expires_at, "hours": hours},
+            context={"email": email, "expires_at": link.expires_at, "hours": hours},
+            sealed={"setup_url": url},  # the live link: unreadable in the outbox until it is sent
             dedupe_key=f"setup_link:{link.pk}",
         )
     return link, url
@@ -272,11 +274,21 @@ def new_user_request_approve(*, new_user_request: NewUserRequest | int, actor: A
             if not found and not level_sees_all_properties(level):
                 raise ProvisioningError(
                     f"None of the properties asked for {row.email} exist in {tenant.name} any more; reject it.")
-            result = membership_apply(
-                email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
-                access_level=level, properties=found, origin=Membership.Origin.REQUEST,
-                add_properties=True, keep_higher_level=True,
-            )
+            # Exactly what was asked, within the requester's own rights as they stand now (a
+            # requester demoted or removed since cannot have more granted in their name).
+            requester = get_user_model().objects.filter(pk=row.requested_by_user_id).first() \
+                if row.requested_by_user_id else None
+            if requester is None:
+                raise ProvisioningError(f"{row.requested_by_email} no longer has an account in {tenant.name}, "
+                                        "so nobody vouches for this request; reject it.")
+            try:
+                result = membership_apply(
+                    email=email_normalize(row.email), first_name=row.first_name, last_name=row.last_name,
+                    access_level=level, properties=found, origin=Membership.Origin.REQUEST, grantor=requester,
+                )
+            except NotAllowed as exc:
+                raise NotAllowed(f"Not approved: {row.requested_by_email} asked for it, and the rules every grant "
+                                 f"follows refuse it in their name: \u201c{exc}\u201d Reject the request.") from exc
             access_granted_email_queue(tenant=tenant, membership=result.membership, key=f"new_user_request:{row.pk}")
         row.status = NewUserRequest.Status.APPROVED
         row.decided_by = actor if isinstance(actor, User) else None
@@ -492,17 +504,89 @@ def new_user_request_preview(*, new_user_request: NewUserRequest) -> list[str]:
                      f"{timezone.localtime(membership.created):%-d %b %Y, %H:%M %Z}).")
     elif membership.state == Membership.State.DISABLED:
         lines.append(f"{row.email} gets access again (it had been removed).")
-    if membership is not None and membership.state == Membership.State.ACTIVE and AccessLevel.rank(
-            membership.access_level) > AccessLevel.rank(row.access_level):
-        lines.append(f"They keep their higher {membership.get_access_level_display()} access.")
+    if membership is not None and membership.access_level and membership.access_level != row.access_level:
+        # A grant says what it grants: the level asked for replaces the one held (issue 9).
+        lines.append(f"Their {membership.get_access_level_display()} access becomes {label} access.")
     else:
         lines.append(f"They get {label} access.")
     found = [p.get("name") or p.get("code") for p in row.properties if p.get("code") in existing]
     missing = [name for name in wanted if name not in found]
     if found:
         lines.append(f"They get access to {', '.join(found)}.")
+    held = [p.name for p in membership.properties.all()] if membership is not None else []
+    dropped = [name for name in held if name not in found]
+    if dropped and level is not None and not level_sees_all_properties(level):
+        lines.append(f"No longer: {', '.join(dropped)} (a grant gives exactly the properties asked for).")
     if missing:
         lines.append(f"Not granted, no longer in {row.tenant.name}: {', '.join(missing)}.")
     lines.append(f"{row.email} and {row.requested_by_email} are e-mailed. You can undo this for "
                  f"{int(APPROVAL_UNDO_WINDOW.total_seconds() // 60)} minutes.")
     return lines
+
+
+# --- Support staff's second factor (Django admin) ----------------------------------------------
+# Staff accounts approve access to every tenant, so a password is not enough: each enrols one
+# TOTP authenticator (django-otp) and enters its code at every sign-in (portal.admin_site).
+
+def _staff_only(user: User) -> None:
+    if not getattr(user, "is_staff", False):
+        raise NotAllowed("Only Portico support staff have an authenticator for Django admin.")
+
+
+def staff_totp_device(*, user: User) -> TOTPDevice | None:
+    """The staff member's confirmed authenticator, if they enrolled one."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("-pk").first()
+
+
+def staff_totp_enrol_start(*, user: User) -> TOTPDevice:
+    """The not yet confirmed authenticator to show at enrolment (one, kept until confirmed)."""
+    _staff_only(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    return device or TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+
+
+def staff_totp_enrol_confirm(*, user: User, token: str) -> TOTPDevice:
+    """Confirm enrolment with a code from the new authenticator; it becomes the only one. Audited."""
+    _staff_only(user)
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-pk").first()
+        if device is None or not device.verify_token(_token_digits(token)):
+            raise NotAllowed("That code is not the one your authenticator shows now. Try the current code.",
+                             field="otp_token")
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        replaced = TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()[0]
+        audit_record(actor=user, action="staff.totp_enrol", target=user.get_username(),
+                     data={"device_id": device.pk, "replaced": replaced})
+    return device
+
+
+def staff_totp_verify(*, user: User, token: str) -> TOTPDevice:
+    """The confirmed authenticator this code is from (each code works once); NotAllowed otherwise."""
+    device = staff_totp_device(user=user)
+    if device is None:
+        raise NotAllowed("You have no authenticator yet; enrol one first.")
+    allowed, _why = device.verify_is_allowed()
+    if not allowed:
+        raise NotAllowed("Too many wrong codes: wait a little, then try the current code.", field="otp_token")
+    if not device.verify_token(_token_digits(token)):
+        raise NotAllowed("That code is not the one your authenticator shows now (each code works once).",
+                         field="otp_token")
+    return device
+
+
+def staff_totp_reset(*, username: str, actor: Actor) -> int:
+    """Remove a staff member's authenticators (lost phone): they enrol a new one at their next
+    sign-in, and sessions verified with the old one end. Audited; returns how many went."""
+    user = get_user_model().objects.filter(username=username, is_staff=True).first()
+    if user is None:
+        raise ProvisioningError(f"No support staff account named {username!r}.")
+    with transaction.atomic():
+        removed = TOTPDevice.objects.filter(user=user).delete()[0]
+        audit_record(actor=actor, action="staff.totp_reset", target=username, data={"devices_removed": removed})
+    return removed
+
+
+def _token_digits(token: str) -> str:
+    """Authenticator apps show "123 456"; only digits count, and at most a code's length."""
+    return "".join(ch for ch in (token or "") if ch in "0123456789")[:8]

@@ -388,16 +388,40 @@ def as_member():
     return sign_in
 
 
+def totp_code(device) -> str:
+    """The code an authenticator app holding this django-otp TOTP device shows now."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
+def staff_totp_enrol(user):
+    """A real, confirmed TOTP authenticator for a staff account (as enrolment leaves it), replacing
+    any earlier one; a fresh device accepts its current code once."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.filter(user=user).delete()
+    return TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+
+
 @pytest.fixture
 def support_user(db):
-    return get_user_model().objects.create_superuser(
+    user = get_user_model().objects.create_superuser(
         username="ana.support", email="ana@portico.example", password="unused-in-tests")
+    staff_totp_enrol(user)
+    return user
 
 
 @pytest.fixture
 def support_client(support_user) -> Client:
+    """Django admin as support staff: signed in, then the second factor entered with a real code."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     client = client_for("localhost")
     client.force_login(support_user, backend="django.contrib.auth.backends.ModelBackend")
+    response = client.post("/admin/2fa/", {"otp_token": totp_code(TOTPDevice.objects.get(user=support_user))})
+    assert response.status_code == 302, "the support user's TOTP code was refused"
     return client
 
 

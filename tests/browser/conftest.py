@@ -242,13 +242,17 @@ def fabrikam(browser_db) -> Iterator[BrowserTenant]:
 
 
 @pytest.fixture(scope="package")
-def support_staff(browser_db) -> dict[str, str]:
-    """A Portico support superuser in the public schema, for Django admin."""
+def support_staff(browser_db) -> dict:
+    """A Portico support superuser in the public schema, for Django admin: username, password and
+    `totp()`, which enrols a real TOTP authenticator for them and returns the code it shows now
+    (a new one per sign-in, since each code works once)."""
     from django.contrib.auth import get_user_model
 
+    from tests.conftest import staff_totp_enrol, totp_code
+
     credentials = {"username": f"support-{PID}", "password": f"Browser-{PID}-support!"}
-    get_user_model().objects.create_superuser(email=f"support-{PID}@portico.example", **credentials)
-    return credentials
+    user = get_user_model().objects.create_superuser(email=f"support-{PID}@portico.example", **credentials)
+    return {**credentials, "totp": lambda: totp_code(staff_totp_enrol(user))}
 
 
 # --- Pages ----------------------------------------------------------------------------------------

@@ -41,9 +41,14 @@ def sign_in_with_sso(page: Page, server: LiveServer, bt: BrowserTenant, email: s
     page.wait_for_url(re.compile(rf"^http://{re.escape(bt.tenant.primary_host)}:{server.port}/"))
 
 
-def admin_sign_in(page: Page, server: LiveServer, staff: dict[str, str]) -> None:
-    """Support staff sign in to Django admin on the central host."""
+def admin_sign_in(page: Page, server: LiveServer, staff: dict) -> None:
+    """Support staff sign in to Django admin on the central host: password, then the code of
+    their authenticator (the second factor), enrolled before the sign-in starts."""
+    code = staff["totp"]()
     page.goto(f"{server.central}/admin/")
     page.get_by_label("Username").fill(staff["username"])
     page.get_by_label("Password").fill(staff["password"])
     page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(re.compile(r".*/admin/$"))

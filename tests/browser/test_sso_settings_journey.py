@@ -1,8 +1,9 @@
 """A new tenant's first Client Administrator connects their identity provider: support staff send a
 set-up link from Django admin → the administrator opens it from the e-mail and lands on SSO settings
-→ uploads the Federation Metadata XML → copies the Identifier, Reply URL and Sign-on URL → Test
-sign-in, which explains a wrong certificate, a clock problem or a wrong Identifier in words, then
-succeeds. The e-mail goes through the real Celery worker to a real SMTP server."""
+→ uploads the Federation Metadata XML (saved as a draft, after confirming the plain-http warning of
+the local test IdP) → copies the Identifier, Reply URL and Sign-on URL → Test sign-in on the draft,
+which explains a wrong certificate, a clock problem or a wrong Identifier in words, then succeeds →
+Activate. The e-mail goes through the real Celery worker to a real SMTP server."""
 from __future__ import annotations
 
 import re
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 def _test_sign_in(page, email: str, scenario: str):
     """Run a test sign-in from the settings page or a result page; returns the result card."""
-    page.get_by_role("link", name=re.compile(r"^(Test sign-in|Test again)$")).click()
+    page.get_by_role("link", name=re.compile(r"^(Test sign-in on the draft|Test sign-in|Test again)$")).click()
     idp_sign_in(page, email, first_name="Ada", last_name="Admin", scenario=scenario)
     page.wait_for_url(re.compile(r"/sso/test/[A-Z0-9]+/$"))
     return page.locator("section.card").first
@@ -90,10 +91,15 @@ def test_client_admin_connects_the_identity_provider_and_tests_sign_in(
     metadata = tmp_path / "Portico.xml"
     metadata.write_bytes(requests.get(f"{fabrikam.idp.base_url}/idp/metadata", timeout=10).content)
     page.get_by_label("Federation Metadata XML").set_input_files(metadata)
-    page.get_by_role("button", name="Upload and save").click()
-    expect(page.get_by_role("status")).to_contain_text(f"Saved: Portico now trusts {fabrikam.idp.idp.entity_id}")
-    expect(page.locator("#idp")).to_contain_text(fabrikam.idp.idp.entity_id)
-    expect(page.locator("#idp").get_by_text(re.compile(r"^Valid for \d+ days$"))).to_be_visible()
+    page.get_by_role("button", name="Upload and save as draft").click()
+    # The local test IdP's Login URL is plain http: said before anything is saved.
+    expect(page.get_by_role("alert").filter(has_text="Check before saving")).to_contain_text("plain http")
+    page.get_by_role("button", name="Save the draft anyway").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Draft saved: {fabrikam.idp.idp.entity_id}")
+    expect(page.get_by_role("status")).to_contain_text("Nobody signs in through it until you activate it")
+    expect(page.locator("#draft")).to_contain_text(fabrikam.idp.idp.entity_id)
+    expect(page.locator("#draft")).to_contain_text("not tested yet")
+    expect(page.locator("#draft").get_by_role("button", name="Activate")).to_be_disabled()
 
     # Step 1: the values for Entra, each with a copy button that really copies it.
     sp = sp_endpoints(host=fabrikam.tenant.primary_host)
@@ -129,12 +135,19 @@ def test_client_admin_connects_the_identity_provider_and_tests_sign_in(
 
     result = _test_sign_in(page, admin, "ok")
     expect(result.get_by_role("heading")).to_contain_text("Test sign-in worked")
-    expect(result).to_contain_text(f"Test sign-in succeeded for {admin}")
+    expect(result).to_contain_text(f"Test sign-in against the draft connection succeeded for {admin}")
     expect(result).to_contain_text("Nobody was signed in or created by this test.")
+    expect(page.locator("#claims")).to_contain_text(admin)
+    expect(page.get_by_test_id("binding")).to_contain_text(admin)
     journey.shot(page, "10-test-success")
 
-    # Back on the settings page, the attempts are listed with their reference codes.
-    page.get_by_role("link", name="Back to SSO settings").click()
+    # The first connection activates straight from the passing test.
+    page.get_by_role("button", name="Activate the draft").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Activated: everyone now signs in through "
+                                                       f"{fabrikam.idp.idp.entity_id}")
+    expect(page.locator("#idp").get_by_text(re.compile(r"^Valid for \d+ days$"))).to_be_visible()
+
+    # The attempts are listed with their reference codes.
     attempts = page.locator("table.attempts")
     expect(attempts.get_by_role("row")).to_have_count(5)  # header + four test sign-ins
     expect(attempts).to_contain_text("certificate_mismatch")

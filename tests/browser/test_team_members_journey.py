@@ -81,4 +81,6 @@ def test_client_admin_adds_a_team_member_changes_their_access_and_removes_them(j
 
     with schema_context(northwind.schema):
         membership = Membership.objects.get(user__username=member)
-    assert (membership.state, membership.access_level) == ("disabled", "property-manager")
+        properties = membership.properties.count()
+    # Removed means no access at all: level and properties are cleared (a later grant says what it grants).
+    assert (membership.state, membership.access_level, properties) == ("disabled", "", 0)

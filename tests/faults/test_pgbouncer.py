@@ -63,4 +63,4 @@ def test_through_pgbouncer_in_transaction_mode_portico_refuses_to_start(
     web_servers.append(web)
     with pytest.raises(WebServerExited) as exited:
         web.start()
-    assert "portico.E005" in str(exited.value) and "session state" in str(exited.value)
+    assert "portico.E006" in str(exited.value) and "session state" in str(exited.value)

@@ -20,6 +20,7 @@ from tests.provisioning.factories import member_create
 HOSTS = ("acme.localhost", "globex.localhost", "localhost")
 # Tenant-B URLs that show or change B's data: each gets B's real objects in its path.
 PRIVATE = {"home", "waiting_room", "property_manage", "team", "team_member", "team_member_remove", "setup_link",
+           "setup_link_continue",
            "sso_test_result", "sso_settings", "sso_attempt", "api_me", "audit_log", "audit_log_csv", "manage_account",
            "new_user_request_withdraw", "property_detail", "team_member_resend", "waiting_member_request",
            "waiting_room_ask", "scim_token_new", "scim_token_revoke",
@@ -86,6 +87,7 @@ def globex_private(globex, acme):
         "home": ["/"], "waiting_room": ["/waiting-room/"], "property_manage": ["/properties/globex-tower/manage/"],
         "team": ["/team/"], "team_member": [f"/team/{membership_id}/"],
         "team_member_remove": [f"/team/{membership_id}/remove/"], "setup_link": [f"/setup/{token}/"],
+        "setup_link_continue": ["/setup/"],
         "sso_test_result": [f"/sso/test/{attempt.reference}/"], "sso_settings": ["/sso/settings/"],
         "sso_attempt": [f"/sso/attempts/{attempt.reference}/"], "api_me": ["/api/me"],
         "audit_log": ["/account/audit-log/"], "audit_log_csv": ["/account/audit-log.csv"],

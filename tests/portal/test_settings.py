@@ -63,3 +63,13 @@ def test_the_stylesheet_is_served_by_the_app_server(public_client):
     response = public_client.get("/static/portico/portico.css")
     assert response.status_code == 200
     assert b".topbar" in b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_every_start_up_check_has_an_id_of_its_own():
+    """Operators search docs/deploy.md by these ids; two checks sharing one would send them astray."""
+    import re
+    from collections import Counter
+
+    source = (REPO / "portal" / "checks.py").read_text()
+    ids = Counter(re.findall(r'id="(portico\.[EW]\d{3})"', source))
+    assert ids and [i for i, n in ids.items() if n > 1] == []

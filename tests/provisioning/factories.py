@@ -65,17 +65,30 @@ def new_user_request_create(
     requested_by_email: str = "pete.manager@acme.example",
     first_name: str = "Nia",
     last_name: str = "Newcomer",
+    requested_by_level: str | None = None,
 ):
-    """A pending New User request row, as the Manage page would have written it."""
+    """A pending New User request row, as the Manage page would have written it, from a requester
+    who exists in the tenant (created if missing) holding `requested_by_level` (default: enough
+    for what is asked, at least Property Manager) and the properties asked for."""
     from support.models import NewUserRequest
     from tenants.models import Tenant
 
     row_tenant = Tenant.objects.get(slug=tenant)
     domain = "acme.example" if tenant == "acme" else f"{tenant}.example"
+    level = requested_by_level or max(AccessLevel.PROPERTY_MANAGER, access_level, key=AccessLevel.rank)
     with schema_context(tenant):
-        props = [{"id": p.pk, "name": p.name, "code": p.code} for p in Property.objects.filter(code__in=list(properties))]
+        found = list(Property.objects.filter(code__in=list(properties)))
+        props = [{"id": p.pk, "name": p.name, "code": p.code} for p in found]
+        requester = get_user_model().objects.filter(username=requested_by_email).first()
+        if requester is None:
+            requester = get_user_model().objects.create_user(username=requested_by_email, email=requested_by_email,
+                                                             first_name="Pete", last_name="Manager")
+            Membership.objects.create(user=requester, state=Membership.State.ACTIVE, access_level=level)
+        if requested_by_level is not None or AccessLevel.rank(requester.membership.access_level) < AccessLevel.rank(level):
+            Membership.objects.filter(user=requester).update(access_level=level)
+        requester.membership.properties.add(*found)
     return NewUserRequest.objects.create(
         tenant=row_tenant, email=(email or unique_email("nia", domain)).lower(), first_name=first_name,
         last_name=last_name, access_level=access_level, properties=props, requested_by_email=requested_by_email,
-        requested_by_name="Pete Manager", requested_from_property="Harbour View",
+        requested_by_name="Pete Manager", requested_from_property="Harbour View", requested_by_user_id=requester.pk,
     )

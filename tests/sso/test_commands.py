@@ -182,3 +182,58 @@ def test_sso_configure_verifies_an_email_domain_another_tenant_only_claimed(acme
     assert EmailDomain.objects.get(domain="acme-cli.example").tenant == acme
     assert not EmailDomain.objects.filter(pk=claim.pk).exists()
     assert AuditEvent.objects.filter(tenant=globex, action="tenant.email_domain_claim_remove", actor="cli").exists()
+
+
+# --- --draft and --activate-draft --------------------------------------------------------------------------
+
+
+def test_draft_saves_a_draft_and_leaves_the_live_connection_alone(acme, test_idp, tmp_path, capsys):
+    from sso.models import StagedConnection
+
+    before = configuration_state(acme)
+    path = write(tmp_path, "fm.xml", test_idp.metadata_xml())
+    call_command("sso_configure", "acme", "--metadata-file", path, "--draft")
+    assert configuration_state(acme) == before
+    draft = StagedConnection.objects.get(tenant=acme, kind="draft")
+    assert draft.entity_id == test_idp.entity_id and draft.saved_by == "cli"
+    out = capsys.readouterr().out
+    assert "Saved a draft connection for acme" in out and "the live connection is unchanged" in out
+
+
+def test_draft_prints_the_warnings_instead_of_asking(acme, capsys):
+    call_command("sso_configure", "acme", "--metadata-file", str(FIXTURES / "entra-federationmetadata-common.xml"),
+                 "--draft")
+    out = capsys.readouterr().out
+    assert "warning: The Identifier https://sts.windows.net/{tenantid}/ contains the placeholder" in out
+
+
+def test_activate_draft_applies_an_untested_draft_for_operators(acme, test_idp, tmp_path, capsys):
+    from sso.models import StagedConnection
+    from tenants.models import AuditEvent
+
+    old = IdentityProvider.objects.get(tenant=acme).entity_id
+    call_command("sso_configure", "acme", "--metadata-file", write(tmp_path, "fm.xml", test_idp.metadata_xml()),
+                 "--draft")
+    call_command("sso_configure", "acme", "--activate-draft")
+    assert IdentityProvider.objects.get(tenant=acme).entity_id == test_idp.entity_id
+    assert StagedConnection.objects.get(tenant=acme, kind="previous").entity_id == old
+    assert AuditEvent.objects.get(tenant=acme, action="sso.idp_activate").data["untested"] is True
+    assert "Activated the draft connection of acme" in capsys.readouterr().out
+
+
+def test_activate_draft_without_a_draft_changes_nothing(acme):
+    before = configuration_state(acme)
+    with pytest.raises(CommandError, match="There is no draft connection to activate. Nothing was changed."):
+        call_command("sso_configure", "acme", "--activate-draft")
+    with pytest.raises(CommandError, match="--activate-draft takes no other option"):
+        call_command("sso_configure", "acme", "--activate-draft", "--email-domain", "x.example")
+    assert configuration_state(acme) == before
+
+
+def test_the_command_still_applies_directly_and_keeps_the_previous_connection_for_roll_back(acme, test_idp, tmp_path):
+    from sso.models import StagedConnection
+
+    old = IdentityProvider.objects.get(tenant=acme).entity_id
+    call_command("sso_configure", "acme", "--metadata-file", write(tmp_path, "fm.xml", test_idp.metadata_xml()))
+    assert IdentityProvider.objects.get(tenant=acme).entity_id == test_idp.entity_id
+    assert StagedConnection.objects.get(tenant=acme, kind="previous").entity_id == old

@@ -258,18 +258,6 @@ def test_manual_entry_refuses_a_bad_sso_url_or_a_missing_entity_id(acme, configu
 # --- the same through Django admin (support staff on the central host) ------------------------------------------
 
 
-@pytest.fixture
-def support_client(db):
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    user = get_user_model().objects.create_superuser(username="ana@vendor.example", email="ana@vendor.example",
-                                                     password=None)
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client
-
-
 def test_admin_lists_identity_providers_with_health_columns(acme, support_client, settings):
     from sso.services import sign_in_attempt_record
 
@@ -297,7 +285,7 @@ def test_admin_configures_from_an_upload_through_the_same_service(acme, support_
     assert idp.entity_id == test_idp.entity_id and idp.allow_idp_initiated is True
     assert EmailDomain.objects.filter(tenant=acme, domain="acme-support.example").exists()
     assert AuditEvent.objects.filter(tenant=acme, action="sso.idp_configure",
-                                     actor="support:ana@vendor.example").exists()
+                                     actor="support:ana@portico.example").exists()
 
 
 @pytest.mark.parametrize(("data", "field_message"), [

@@ -43,6 +43,21 @@ def test_refresh_picks_up_a_rotated_certificate(acme, settings):
     assert idp.metadata_refresh_error == "" and idp.metadata_refresh_failed_at is None
 
 
+def test_a_refresh_keeps_the_connection_roll_back_restores(acme, settings):
+    from sso.models import StagedConnection
+
+    settings.PORTICO_METADATA_ALLOW_PRIVATE = True
+    before = IdentityProvider.objects.get(tenant=acme).entity_id
+    old = TestIdP("http://idp.test")
+    routes = {"/fm.xml": (200, old.metadata_xml().encode())}
+    with metadata_server(routes) as base:
+        idp = idp_configure_from_url(tenant=acme, url=f"{base}/fm.xml", actor="test")
+        routes["/fm.xml"] = (200, TestIdP("http://idp.test", keypair=generate_keypair("Next")).metadata_xml().encode())
+        assert refresh_metadata.apply(args=[idp.pk]).get() == "refreshed"
+    # Still the connection that was live before this one, not the pre-refresh copy of this one.
+    assert StagedConnection.objects.get(tenant=acme, kind="previous").entity_id == before
+
+
 @pytest.mark.parametrize(("status", "body", "message"), [
     (500, b"oops", "The metadata URL answered HTTP 500."),
     (200, b"<html>maintenance</html>", "This file is not SAML metadata"),

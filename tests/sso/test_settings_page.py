@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from provisioning.models import AccessLevel, Membership
-from sso.models import IdentityProvider, IdpCertificate
+from sso.models import IdentityProvider, IdpCertificate, StagedConnection
 from sso.services import idp_configure_from_metadata, idp_configure_manual, sign_in_attempt_record
 from sso.sp import sp_endpoints
 from tenants.models import AuditEvent, EmailDomain
@@ -59,7 +59,20 @@ def admin_client(client_admin) -> Client:
 
 
 def upload(client: Client, name: str, data: bytes):
-    return client.post(SETTINGS, {"action": "upload", "upload-metadata_file": SimpleUploadedFile(name, data)})
+    return client.post(SETTINGS, upload_data(name, data))
+
+
+def upload_data(name: str, data: bytes) -> dict:
+    return {"action": "upload", "upload-metadata_file": SimpleUploadedFile(name, data)}
+
+
+def save_draft(client: Client, data: dict):
+    """Post a configuration form and, where the page asks to confirm its warnings, confirm them."""
+    response = client.post(SETTINGS, data)
+    if response.status_code == 200 and "Save the draft anyway" in response.content.decode():
+        token = re.search(r'name="token" value="([^"]+)"', response.content.decode()).group(1)
+        response = client.post(SETTINGS, {"action": "confirm_draft", "token": token})
+    return response
 
 
 # --- permissions -----------------------------------------------------------------------------------------
@@ -194,15 +207,19 @@ def test_attempt_detail_is_for_client_administrators_only(acme):
 # --- configuring through the page --------------------------------------------------------------------------
 
 
-def test_upload_of_metadata_configures_the_idp(acme, admin_client, client_admin, test_idp):
-    response = upload(admin_client, "federationmetadata.xml", test_idp.metadata_xml().encode())
+def test_upload_of_metadata_saves_a_draft_and_leaves_the_live_connection_alone(
+        acme, admin_client, client_admin, test_idp):
+    live_before = configuration_state(acme)
+    response = save_draft(admin_client, upload_data("federationmetadata.xml", test_idp.metadata_xml().encode()))
     assert response.status_code == 302 and response["Location"] == "/sso/settings/#idp"
-    idp = IdentityProvider.objects.get(tenant=acme)
-    assert idp.entity_id == test_idp.entity_id and idp.source == IdentityProvider.Source.UPLOAD
-    assert AuditEvent.objects.filter(tenant=acme, action="sso.idp_configure",
+    draft = StagedConnection.objects.get(tenant=acme, kind="draft")
+    assert draft.entity_id == test_idp.entity_id and draft.source == IdentityProvider.Source.UPLOAD
+    assert configuration_state(acme) == live_before  # sign-ins keep using the live connection
+    assert AuditEvent.objects.filter(tenant=acme, action="sso.draft_save",
                                      actor__contains=client_admin.email).exists()
     page = admin_client.get(SETTINGS).content.decode()
-    assert "Saved: Portico now trusts http://idp.test/idp/metadata" in page
+    assert "Draft saved: http://idp.test/idp/metadata" in page
+    assert "Sign-ins keep using the live connection" in page
 
 
 @pytest.mark.parametrize(("name", "count", "entity_id"), [
@@ -210,19 +227,19 @@ def test_upload_of_metadata_configures_the_idp(acme, admin_client, client_admin,
     ("adfs-federationmetadata.xml", 1, "http://sts.ait.dtu.dk/adfs/services/trust"),
 ])
 def test_real_entra_and_adfs_documents_import_unchanged_through_the_page(acme, admin_client, name, count, entity_id):
-    response = upload(admin_client, name, (FIXTURES / name).read_bytes())
+    response = save_draft(admin_client, upload_data(name, (FIXTURES / name).read_bytes()))
     assert response.status_code == 302
-    idp = IdentityProvider.objects.get(tenant=acme)
-    assert idp.entity_id == entity_id and idp.certificates.count() == count
+    draft = StagedConnection.objects.get(tenant=acme, kind="draft")
+    assert draft.entity_id == entity_id and len(draft.certificate_pems) == count
 
 
 def test_metadata_url_through_the_page(acme, admin_client, test_idp, settings):
     settings.PORTICO_METADATA_ALLOW_PRIVATE = True
     with metadata_server({"/fm.xml": (200, test_idp.metadata_xml().encode())}) as base:
-        response = admin_client.post(SETTINGS, {"action": "url", "url-metadata_url": f" {base}/fm.xml "})
+        response = save_draft(admin_client, {"action": "url", "url-metadata_url": f" {base}/fm.xml "})
     assert response.status_code == 302
-    idp = IdentityProvider.objects.get(tenant=acme)
-    assert idp.source == IdentityProvider.Source.URL and idp.metadata_url == f"{base}/fm.xml"
+    draft = StagedConnection.objects.get(tenant=acme, kind="draft")
+    assert draft.source == IdentityProvider.Source.URL and draft.metadata_url == f"{base}/fm.xml"
 
 
 def test_manual_entry_through_the_page_with_a_pasted_certificate(acme, admin_client):
@@ -232,9 +249,9 @@ def test_manual_entry_through_the_page_with_a_pasted_certificate(acme, admin_cli
         "manual-entity_id": "https://sts.windows.net/abc/", "manual-certificate": keypair.cert_pem,
     })
     assert response.status_code == 302
-    idp = IdentityProvider.objects.get(tenant=acme)
-    assert idp.source == IdentityProvider.Source.MANUAL and idp.entity_id == "https://sts.windows.net/abc/"
-    assert idp.certificates.count() == 1
+    draft = StagedConnection.objects.get(tenant=acme, kind="draft")
+    assert draft.source == IdentityProvider.Source.MANUAL and draft.entity_id == "https://sts.windows.net/abc/"
+    assert len(draft.certificate_pems) == 1
 
 
 def test_manual_entry_through_the_page_with_a_raw_certificate_file_and_a_second_certificate(acme, admin_client):
@@ -247,7 +264,7 @@ def test_manual_entry_through_the_page_with_a_raw_certificate_file_and_a_second_
         "manual-additional_certificate": second.cert_base64,
     })
     assert response.status_code == 302
-    assert IdentityProvider.objects.get(tenant=acme).certificates.count() == 2
+    assert len(StagedConnection.objects.get(tenant=acme, kind="draft").certificate_pems) == 2
 
 
 @pytest.mark.parametrize(("name", "data", "message"), [
@@ -451,8 +468,9 @@ def test_the_page_works_before_any_idp_is_connected(acme, admin_client, test_idp
     IdentityProvider.objects.filter(tenant=acme).delete()
     page = admin_client.get(SETTINGS).content.decode()
     assert "Not connected yet" in page and 'id="test-sign-in"' not in page
-    assert upload(admin_client, "fm.xml", test_idp.metadata_xml().encode()).status_code == 302
-    assert 'id="test-sign-in"' in admin_client.get(SETTINGS).content.decode()
+    assert save_draft(admin_client, upload_data("fm.xml", test_idp.metadata_xml().encode())).status_code == 302
+    page = admin_client.get(SETTINGS).content.decode()
+    assert 'id="test-draft"' in page and 'id="test-sign-in"' not in page  # only the draft can be tested
 
 
 def test_idp_configured_elsewhere_is_shown(acme, admin_client):
@@ -475,12 +493,12 @@ def test_certificates_show_the_sha1_thumbprint_beside_the_sha256_fingerprint(acm
 
 
 def test_a_confirmation_appears_inside_the_section_the_page_lands_on(acme, admin_client, test_idp):
-    response = upload(admin_client, "federationmetadata.xml", test_idp.metadata_xml().encode())
+    response = save_draft(admin_client, upload_data("federationmetadata.xml", test_idp.metadata_xml().encode()))
     assert response["Location"].endswith("#idp")
     page = admin_client.get(SETTINGS).content.decode()
     section = page.split('<section class="card" id="idp">', 1)[1].split("</section>", 1)[0]
-    assert "Saved: Portico now trusts" in section  # where the anchor scrolls to
-    assert page.count("Saved: Portico now trusts") == 1  # not repeated in the banner at the top
+    assert "Draft saved:" in section  # where the anchor scrolls to
+    assert page.count("Draft saved:") == 1  # not repeated in the banner at the top
 
 
 @pytest.mark.parametrize("action", ["domain_verify", "domain_remove"])

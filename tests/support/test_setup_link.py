@@ -51,7 +51,8 @@ def test_a_link_is_created_for_the_tenants_host_and_redeemed_once(acme):
     created = AuditEvent.objects.get(action="setup_link.create", target=email)
     assert created.actor == f"support:{staff.email}" and created.data["setup_link_id"] == link.pk
     queued = OutboundEmail.objects.get(kind="setup_link", to=[email])
-    assert url in queued.body_text and url in queued.body_html
+    # Stored without the live link (sealed until sending: test_the_unsent_setup_email_holds_no_usable_link…)
+    assert token not in queued.body_text and token not in queued.body_html and queued.sealed
     assert queued.subject == "Set up single sign-on for Acme Property Management on Portico"
 
     user = setup_link_redeem(tenant=acme, token=token)
@@ -182,14 +183,15 @@ def test_the_redeemed_person_lands_on_sso_settings_as_an_active_client_administr
     path = f"/setup/{_token(url)}/"
     client = client_for("acme.localhost")
 
-    page = client.get(path)
+    page = client.get(path, follow=True)
     html = page.content.decode()
-    assert page.status_code == 200
+    assert page.status_code == 200 and page.redirect_chain == [("/setup/", 302)]
     assert "Set up single sign-on for Acme Property Management" in html and email in html
     assert 'name="csrfmiddlewaretoken"' in html and ">Continue</button>" in html
-    assert client.get(path).status_code == 200  # looking does not use it up
+    assert _token(url) not in html and 'action="/setup/"' in html
+    assert client.get("/setup/").status_code == 200  # looking does not use it up
 
-    response = client.post(path)
+    response = client.post("/setup/")
     assert response.status_code == 302 and response["Location"] == "/sso/settings/"
     settings_page = client.get("/sso/settings/")
     assert settings_page.status_code == 200
@@ -208,8 +210,8 @@ def test_someone_in_the_waiting_room_can_use_their_link(acme):
     _, url = setup_link_create(tenant=acme, email=waiting.email, actor=_staff())
     client = login_as(client_for("acme.localhost"), waiting)
     assert client.get("/").status_code == 302  # the Waiting Room, until the link is used
-    assert client.get(f"/setup/{_token(url)}/").status_code == 200
-    assert client.post(f"/setup/{_token(url)}/")["Location"] == "/sso/settings/"
+    assert client.get(f"/setup/{_token(url)}/", follow=True).status_code == 200
+    assert client.post("/setup/")["Location"] == "/sso/settings/"
     assert client.get("/sso/settings/").status_code == 200
     assert membership_find(waiting.email).state == Membership.State.ACTIVE
 
@@ -247,3 +249,42 @@ def test_the_setup_link_command_prints_a_working_link_and_refuses_bad_input(acme
         call_command("setup_link", "nope", "--email", "x@acme.example")
     with pytest.raises(CommandError):
         call_command("setup_link", "acme", "--email", "x@elsewhere.example")
+
+
+# --- the live token stays out of sight (issue 9) ------------------------------------------------------
+
+def test_the_unsent_setup_email_holds_no_usable_link_and_the_sent_one_does(
+        acme, support_client, django_capture_on_commit_callbacks):
+    from outbox.services import outbound_email_send
+
+    email = unique_email("sealed")
+    with django_capture_on_commit_callbacks(execute=False):
+        _, url = setup_link_create(tenant=acme, email=email, actor=_staff())
+    row = OutboundEmail.objects.get(kind="setup_link", to__contains=[email])
+    token = _token(url)
+    assert token not in row.body_text and token not in row.body_html and token not in row.sealed
+    assert "filled in when the e-mail is sent" in row.body_text
+    detail = support_client.get(f"/admin/outbox/outboundemail/{row.pk}/change/").content.decode()
+    assert token not in detail and row.sealed not in detail
+    assert outbound_email_send(outbound_email_id=row.pk) == "sent"
+    [message] = mail.outbox
+    assert url in message.body and url in message.alternatives[0][0]
+    row.refresh_from_db()
+    assert row.sealed == "" and token not in row.body_text
+
+
+def test_opening_the_link_moves_the_token_out_of_the_url(acme):
+    _, url = setup_link_create(tenant=acme, email=unique_email("exchange"), actor=_staff())
+    client = client_for("acme.localhost")
+    response = client.get(f"/setup/{_token(url)}/")
+    assert response.status_code == 302 and response["Location"] == "/setup/"
+    page = client.get("/setup/").content.decode()
+    assert _token(url) not in page
+    assert client.post("/setup/")["Location"] == "/sso/settings/"
+    assert "portico_setup_link" not in client.session
+
+
+def test_the_token_free_page_without_a_link_in_the_session_is_refused(acme):
+    response = client_for("acme.localhost").get("/setup/")
+    assert response.status_code == 404 and "open it again" in response.content.decode()
+    assert client_for("acme.localhost").post("/setup/").status_code == 404

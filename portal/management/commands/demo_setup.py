@@ -6,8 +6,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tenants.utils import schema_context
 
+from portal.demo import DEMO_TOTP_KEY_HEX, demo_totp_secret
 from provisioning.models import Property
 from provisioning.services import property_create
 from sso.services import idp_configure_from_metadata, idp_options_update
@@ -50,6 +52,12 @@ class Command(BaseCommand):
         support.email, support.is_staff, support.is_superuser = "support@portico.localhost", True, True
         support.set_password(SUPPORT_PASSWORD)
         support.save()
+        # Staff need a second factor for the admin; the demo's is a known secret (portal.demo).
+        TOTPDevice.objects.filter(user=support).exclude(key=DEMO_TOTP_KEY_HEX).delete()
+        TOTPDevice.objects.get_or_create(user=support, key=DEMO_TOTP_KEY_HEX,
+                                         defaults={"name": "demo authenticator", "confirmed": True})
         self.stdout.write(self.style.SUCCESS(
             "Demo ready: tenant 'demo' (demo.example) signs in through the local test IdP; "
-            "pm@demo.example is a Property Manager, admin@demo.example a Client Administrator."))
+            "pm@demo.example is a Property Manager, admin@demo.example a Client Administrator. Django admin: "
+            f"user {SUPPORT_USER!r}, password {SUPPORT_PASSWORD!r}, then the code of TOTP secret "
+            f"{demo_totp_secret()} (or run: .venv/bin/python -m portal.demo)."))

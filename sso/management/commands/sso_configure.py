@@ -9,7 +9,16 @@ from sso.errors import SsoConfigError
 from sso.metadata import DEFAULT_MAX_BYTES
 from sso.models import IdentityProvider
 from sso.selectors import certificate_statuses
-from sso.services import idp_configure_from_metadata, idp_configure_from_url, idp_configure_manual, idp_options_update
+from sso.services import (
+    idp_configure_from_metadata,
+    idp_configure_from_url,
+    idp_configure_manual,
+    idp_draft_activate,
+    idp_draft_from_metadata,
+    idp_draft_from_url,
+    idp_draft_manual,
+    idp_options_update,
+)
 from sso.sp import sp_endpoints
 from tenants.models import Tenant
 from tenants.selectors import tenant_get
@@ -43,14 +52,33 @@ class Command(BaseCommand):
                             help="An email domain that signs in through this IdP, marked verified (an operator vouches "
                                  "for it); repeat for several")
         parser.add_argument("--display-name", metavar="NAME", help='Button label: "Log In with NAME"')
+        staged = parser.add_mutually_exclusive_group()
+        staged.add_argument("--draft", action="store_true",
+                            help="Save as the tenant's draft connection instead of applying it: sign-ins keep using "
+                                 "the live one until a Client Administrator tests and activates it (warnings are "
+                                 "printed, not asked about)")
+        staged.add_argument("--activate-draft", action="store_true",
+                            help="Make the tenant's draft connection live now, tested or not (no source option); "
+                                 "the live one is kept for Roll back")
 
     def handle(self, *args: object, slug: str, metadata_file: str | None, metadata_url: str | None,
                sso_url: str | None, idp_entity_id: str | None, certificate_files: list[str],
                allow_idp_initiated: bool | None, email_domains: list[str], display_name: str | None,
-               **options: object) -> None:
+               draft: bool = False, activate_draft: bool = False, **options: object) -> None:
         tenant = tenant_get(slug=slug)
         if tenant is None:
             raise CommandError(f"No tenant {slug!r}. See `manage.py tenant_list`.")
+        if activate_draft:
+            if metadata_file or metadata_url or sso_url or idp_entity_id or certificate_files or email_domains \
+                    or display_name or allow_idp_initiated is not None:
+                raise CommandError("--activate-draft takes no other option: it makes the saved draft live as it is.")
+            try:
+                idp = idp_draft_activate(tenant=tenant, actor="cli", untested=True)
+            except SsoConfigError as exc:
+                raise CommandError(f"{exc} Nothing was changed.") from exc
+            self.stdout.write(self.style.SUCCESS(f"Activated the draft connection of {tenant.slug} ({tenant.name})"))
+            self.stdout.write(_summary(tenant, idp))
+            return
         chosen = [name for name, value in (("--metadata-file", metadata_file), ("--metadata-url", metadata_url),
                                            ("--sso-url", sso_url)) if value]
         if len(chosen) != 1:
@@ -65,6 +93,13 @@ class Command(BaseCommand):
             display_name = " ".join(display_name.split())
             if not display_name or len(display_name) > 100:
                 raise CommandError("--display-name must be 1 to 100 characters.")
+        if draft:
+            if email_domains or allow_idp_initiated is not None:
+                raise CommandError("--email-domain and --allow-idp-initiated change the live configuration: "
+                                   "give them without --draft.")
+            self._draft(tenant, metadata_file=metadata_file, metadata_url=metadata_url, sso_url=sso_url,
+                        idp_entity_id=idp_entity_id, certificate_files=certificate_files, display_name=display_name)
+            return
 
         try:
             with transaction.atomic():
@@ -94,6 +129,32 @@ class Command(BaseCommand):
             raise CommandError(f"{label + ': ' if label else ''}{exc} Nothing was changed.") from exc
         self.stdout.write(self.style.SUCCESS(f"Configured single sign-on for {tenant.slug} ({tenant.name})"))
         self.stdout.write(_summary(tenant, idp))
+
+
+    def _draft(self, tenant: Tenant, *, metadata_file: str | None, metadata_url: str | None, sso_url: str | None,
+               idp_entity_id: str | None, certificate_files: list[str], display_name: str | None) -> None:
+        try:
+            if metadata_file:
+                document = _read(metadata_file, limit=DEFAULT_MAX_BYTES, what="metadata file")
+                staged = idp_draft_from_metadata(tenant=tenant, document=document, actor="cli", confirm=True)
+            elif metadata_url:
+                staged = idp_draft_from_url(tenant=tenant, url=metadata_url.strip(), actor="cli", confirm=True)
+            else:
+                certificates = [_read(path, limit=MAX_CERTIFICATE_FILE_BYTES, what="certificate file")
+                                for path in certificate_files]
+                staged = idp_draft_manual(tenant=tenant, sso_url=sso_url or "", entity_id=idp_entity_id or "",
+                                          certificates=certificates,
+                                          actor="cli", display_name=display_name, confirm=True)
+        except SsoConfigError as exc:
+            raise CommandError(f"{exc} Nothing was changed.") from exc
+        self.stdout.write(self.style.SUCCESS(
+            f"Saved a draft connection for {tenant.slug} ({tenant.name}); the live connection is unchanged"))
+        self.stdout.write(f"  identity provider: {staged.entity_id}\n  login URL:         {staged.sso_url}\n"
+                          f"  draft version:     {staged.version}")
+        for warning in staged.warnings:
+            self.stdout.write(self.style.WARNING(f"  warning: {warning['text']}"))
+        self.stdout.write("Test it from the SSO settings page (Test sign-in on the draft), then Activate; "
+                          f"or `sso_configure {tenant.slug} --activate-draft`.")
 
 
 def _read(path: str, *, limit: int, what: str) -> bytes:
