@@ -46,6 +46,7 @@ LIMITED_URLS: dict[str, tuple[str, frozenset[str]]] = {
     "central_login": ("discovery", frozenset({"POST"})),
     "central_home": ("discovery", frozenset({"POST"})),
     "sso_acs": ("acs", frozenset({"POST"})),
+    "sso_slo": ("acs", frozenset({"GET", "POST"})),  # each message costs a signature check, like a sign-in
     "setup_link": ("setup_link", frozenset({"GET", "POST"})),
     "setup_link_continue": ("setup_link", frozenset({"POST"})),
     "property_manage": ("new_user_request", frozenset({"POST"})),

@@ -22,6 +22,7 @@ WAITING_ROOM_ALLOWED_URL_NAMES = frozenset({
     "sso_login",
     "sso_acs",
     "sso_metadata",
+    "sso_slo",
     "api_me",
     "healthz",
     "setup_link",  # a set-up link may be for someone waiting already; using it lets them in

@@ -132,6 +132,14 @@ def waiting_room_count() -> int:
     return Membership.objects.filter(state=Membership.State.WAITING_ROOM, user__is_active=True).count()
 
 
+def members_with_idp_subject(*, idp_subject: str) -> list[tuple[int, str]]:
+    """(user id, email) of everyone in the current (tenant) schema the IdP last signed in under this
+    NameID: whom an IdP's single-logout request names."""
+    if not idp_subject:
+        return []
+    return list(Membership.objects.filter(idp_subject=idp_subject).values_list("user_id", "user__email"))
+
+
 def team_member_get(*, membership_id: int) -> Membership | None:
     return team_members().filter(pk=membership_id).first()
 

@@ -8,10 +8,13 @@ e-mails are queued for after the commit (outbox.services).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from typing import TypeVar
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -577,3 +580,21 @@ def member_unbind(*, tenant: Tenant, membership_id: int, actor: Actor) -> Member
         locked.save(update_fields=["idp_entity_id", "idp_object_id", "bound_at", "updated"])
         audit_record(actor=actor, action="member.unbind", tenant=tenant, target=locked.user.username, data=before)
     return locked
+
+
+def sessions_end_for(*, user_id: int) -> int:
+    """Delete every session of this user in the current (tenant) schema; returns how many.
+
+    The one way a person's sessions are ended from outside their browser: directory sync
+    (SCIM `active: false`, DELETE) and an IdP's single-logout request (sso.slo) both call it.
+    """
+    doomed = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user_id):
+            doomed.append(session.session_key)
+    # Through the configured engine, not the table: with cached_db a session lives in the cache too,
+    # and deleting only its row would leave it signed in from there.
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in doomed:
+        store(session_key=key).delete()
+    return len(doomed)

@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import copy
 import secrets
-from importlib import import_module
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -34,7 +31,7 @@ from django.utils import timezone
 
 from provisioning.models import AccessLevel, Membership
 from provisioning.selectors import TENANT_GRANTABLE_LEVELS
-from provisioning.services import email_normalize, mapping_may_grant
+from provisioning.services import email_normalize, mapping_may_grant, sessions_end_for
 from scim.errors import ScimError, invalid_value, not_found
 from scim.models import ScimGroup, ScimToken, ScimUser
 from scim.patch import ScimNoTarget, coerce, operation_apply
@@ -304,20 +301,6 @@ def _restore(*, tenant: Tenant, scim_user: ScimUser, actor: str) -> None:
     audit_record(actor=actor, action="scim.user_restore", tenant=tenant, target=membership.user.username,
                  data={"state": back, "access_level": membership.access_level})
     _access_from_groups(tenant=tenant, scim_user=scim_user, actor=actor)
-
-
-def sessions_end_for(*, user_id: int) -> int:
-    """Delete every session of this user in the current (tenant) schema; returns how many."""
-    doomed = []
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if str(session.get_decoded().get("_auth_user_id")) == str(user_id):
-            doomed.append(session.session_key)
-    # Through the configured engine, not the table: with cached_db a session lives in the cache too,
-    # and deleting only its row would leave it signed in from there.
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    for key in doomed:
-        store(session_key=key).delete()
-    return len(doomed)
 
 
 def scim_user_delete(*, tenant: Tenant, scim_id: str, actor: str) -> None:

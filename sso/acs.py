@@ -32,7 +32,7 @@ from sso.saml_guard import SamlRejected, verify_saml_response
 from sso.services import idp_draft_tested, sign_in_attempt_record
 from sso.sp import SpEndpoints
 from sso.sp_keys import SpKeyUnreadable, sp_decryption_keys
-from sso.types import RejectCode, ResponseSeen, VerifiedResponse
+from sso.types import RejectCode, ResponseSeen, SamlSubject, VerifiedResponse
 from tenants.addresses import InvalidAddress, domain_canonical, email_canonical
 from tenants.models import Tenant
 from tenants.selectors import email_domains_split
@@ -146,6 +146,7 @@ class AcsSignedIn:
     user: User  # authenticated by sso.backends.SsoIdentityBackend; `user.backend` is set
     redirect_to: str
     answered_request: str | None  # forget it in the saml session
+    subject: SamlSubject  # kept in the session: single logout names it to the IdP (sso.slo)
 
 
 @dataclass(frozen=True)
@@ -377,7 +378,9 @@ def _sign_in(context: AcsContext, form: AcsForm, verified: VerifiedResponse, ide
     _record(context, outcome=SignInAttempt.Outcome.SUCCESS, code="ok", message=f"Signed in as {identity.email}.",
             email=identity.email, seen=seen, is_test=False)
     redirect_to = "/waiting-room/" if membership_state(user=user) == "waiting_room" else safe_next(form.relay_state)
-    return AcsSignedIn(user=user, redirect_to=redirect_to, answered_request=verified.in_response_to)
+    subject = SamlSubject(issuer=verified.issuer, name_id=verified.name_id, name_id_format=verified.name_id_format,
+                          session_index=verified.session_index)
+    return AcsSignedIn(user=user, redirect_to=redirect_to, answered_request=verified.in_response_to, subject=subject)
 
 
 _REFUSALS: dict[SignInRefusal, RejectCode] = {

@@ -65,6 +65,7 @@ _MESSAGES: dict[RejectCode, tuple[str, str]] = {
     RejectCode.member_deprovisioned: ("Your access to Portico was removed", CONTACT),
     RejectCode.identity_mismatch: _VAGUE,
     RejectCode.not_authorized: _VAGUE,
+    RejectCode.logout_unknown_request: ("This sign-out wasn't started here", RETRY),
 }
 
 _MALFORMED = "The response is malformed or has been tampered with"
@@ -107,6 +108,7 @@ _HEADLINES: dict[RejectCode, str] = {
     RejectCode.member_deprovisioned: "The person was removed by directory sync (SCIM)",
     RejectCode.identity_mismatch: "The account is bound to another identity at the IdP",
     RejectCode.not_authorized: "The account is deactivated in Portico",
+    RejectCode.logout_unknown_request: "Not an answer to a sign-out started here",
 }
 
 _STATUS: dict[RejectCode, HTTPStatus] = {
@@ -120,6 +122,16 @@ TABLES: dict[str, Mapping[RejectCode, object]] = {
 }
 
 SUCCESS_CODE = "ok"  # SignInAttempt.code of a sign-in that went through
+
+
+def logout_user_message(code: RejectCode) -> tuple[str, str]:
+    """(title, advice) when a single-logout message was refused: one text for every code (no probing);
+    the reference leads support staff to the precise reason in the audit log."""
+    if code is RejectCode.replay:
+        return ("This sign-out message was already used", "Nothing was changed. " + CONTACT)
+    return ("We couldn't accept this sign-out message",
+            "It didn't come verifiably from your organisation's identity provider, so nothing was changed. "
+            + CONTACT)
 
 
 def user_message(code: RejectCode) -> tuple[str, str]:

@@ -645,11 +645,12 @@ def _verify_signature(
 ) -> etree._Element:
     """The signed element as signxml returns it, verified with a configured certificate only.
 
-    `location` defaults to the Response (part "response") or its Assertion; a decrypted assertion is
-    its own document ("./"). `encrypted`: the signed Response holds an EncryptedAssertion.
+    `location` defaults to the Assertion for part "assertion" and to the document's root otherwise (the
+    Response, or a logout message: sso.slo_guard); a decrypted assertion is its own document ("./").
+    `encrypted`: the signed Response holds an EncryptedAssertion.
     """
     if location is None:
-        location = "./" if part == "response" else f"./{{{SAML_NS}}}Assertion/"
+        location = f"./{{{SAML_NS}}}Assertion/" if part == "assertion" else "./"
     content_changed = False
     for certificate in certificates:
         try:

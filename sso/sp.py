@@ -16,6 +16,7 @@ from tenants.selectors import host_base_url
 ACS_PATH = "/sso/acs/"
 METADATA_PATH = "/sso/metadata/"
 LOGIN_PATH = "/sso/login/"
+SLO_PATH = "/sso/slo/"  # SingleLogoutService, both bindings (Entra: Logout Url)
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class SpEndpoints:
     acs_url: str  # Entra: Reply URL (Assertion Consumer Service URL)
     sign_on_url: str  # Entra: Sign on URL
     metadata_url: str
+    slo_url: str  # Entra: Logout Url (Optional)
 
 
 def sp_endpoints(*, host: str, scheme: str | None = None) -> SpEndpoints:
@@ -33,6 +35,7 @@ def sp_endpoints(*, host: str, scheme: str | None = None) -> SpEndpoints:
     return SpEndpoints(
         host=host, base_url=base, entity_id=f"{base}{METADATA_PATH}", acs_url=f"{base}{ACS_PATH}",
         sign_on_url=f"{base}{LOGIN_PATH}", metadata_url=f"{base}{METADATA_PATH}",
+        slo_url=f"{base}{SLO_PATH}",
     )
 
 

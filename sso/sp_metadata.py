@@ -15,6 +15,7 @@ MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 SAML2_PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -68,6 +69,9 @@ def sp_metadata_xml(*, endpoints: SpEndpoints, organisation_name: str, certifica
         encryption = _key_descriptor(sp, use="encryption", certificate_pem=pem)
         for algorithm in ENCRYPTION_METHODS:
             etree.SubElement(encryption, _md("EncryptionMethod"), {"Algorithm": algorithm})
+    # Single logout, both bindings, at one URL (sso.slo); schema order puts it before NameIDFormat.
+    for binding in (BINDING_REDIRECT, BINDING_POST):
+        etree.SubElement(sp, _md("SingleLogoutService"), {"Binding": binding, "Location": endpoints.slo_url})
     etree.SubElement(sp, _md("NameIDFormat")).text = NAMEID_EMAIL
     etree.SubElement(
         sp,

@@ -60,6 +60,8 @@ class RejectCode(StrEnum):
     member_deprovisioned = "member_deprovisioned"  # removed by the tenant's directory (SCIM DELETE)
     identity_mismatch = "identity_mismatch"  # the address's account is bound to another immutable ID
     not_authorized = "not_authorized"  # the account exists but may not sign in (deactivated)
+    # --- sso.slo: single logout ---
+    logout_unknown_request = "logout_unknown_request"  # a LogoutResponse to no logout this browser started
 
 
 class ConfigErrorCode(StrEnum):
@@ -128,6 +130,53 @@ class VerifiedResponse:
     xml: str
     # Whether the assertion arrived as an EncryptedAssertion (decrypted with the tenant's SP key).
     encrypted: bool = False
+
+
+@dataclass(frozen=True)
+class SamlSubject:
+    """Whom the IdP signed in, kept in the Django session at sign-in: what Portico's LogoutRequest names."""
+
+    issuer: str
+    name_id: str
+    name_id_format: str | None
+    session_index: str | None
+
+    def as_session(self) -> dict[str, str | None]:
+        return {"issuer": self.issuer, "name_id": self.name_id, "name_id_format": self.name_id_format,
+                "session_index": self.session_index}
+
+    @classmethod
+    def from_session(cls, value: object) -> SamlSubject | None:
+        if not isinstance(value, dict) or not value.get("name_id") or not value.get("issuer"):
+            return None
+        return cls(issuer=str(value["issuer"]), name_id=str(value["name_id"]),
+                   name_id_format=value.get("name_id_format"), session_index=value.get("session_index"))
+
+
+@dataclass(frozen=True)
+class LogoutMessage:
+    """A LogoutRequest or LogoutResponse (sso.slo_guard), read from what its verified signature covers.
+
+    `signed` is False only for a LogoutResponse that carried no signature (allowed: Portico already
+    ended its own session; the answer only says whether the IdP ended its one too).
+    """
+
+    kind: str  # "request" | "response"
+    message_id: str
+    issuer: str
+    destination: str | None
+    issue_instant: datetime
+    signed: bool
+    relay_state: str | None
+    xml: str
+    # LogoutRequest
+    name_id: str = ""
+    name_id_format: str | None = None
+    session_indexes: tuple[str, ...] = ()
+    not_on_or_after: datetime | None = None
+    # LogoutResponse
+    in_response_to: str | None = None
+    status: str | None = None
 
 
 # --- IdP metadata and certificates (sso/metadata.py) ---

@@ -11,6 +11,7 @@ urlpatterns = [
     path("sso/acs/", views.AcsView.as_view(), name="sso_acs"),
     path("sso/metadata/", views.sp_metadata, name="sso_metadata"),
     path("sso/certificate.cer", views.sp_certificate, name="sso_sp_certificate"),
+    path("sso/slo/", views.slo, name="sso_slo"),
     path("sso/test/<str:reference>/", views.test_result, name="sso_test_result"),
     path("sso/settings/", settings_views.sso_settings, name="sso_settings"),
     path("sso/attempts/<str:reference>/", settings_views.sign_in_attempt_detail, name="sso_attempt"),

@@ -26,7 +26,7 @@ from saml2.config import SPConfig
 from provisioning.selectors import membership_state
 from sso.acs import AcsBounce, AcsContext, AcsForm, AcsRefused, AcsTestDone, ClientMeta, acs_process
 from sso.conf import IdpNotConfigured, idp_for_sign_in, saml_config_for, saml_config_for_draft
-from sso.diagnosis import admin_headline, user_message
+from sso.diagnosis import admin_headline, logout_user_message, user_message
 from sso.login_hint import login_hint_clean, login_hint_mismatch_message, url_with_login_hint
 from sso.request_signing import redirect_url_sign
 from sso.selectors import (
@@ -38,9 +38,20 @@ from sso.selectors import (
     sp_certificate_pem,
     sp_metadata_for,
 )
+from sso.slo import (
+    LOGOUT_REQUESTS_KEY,
+    SAML_SUBJECT_KEY,
+    SloHonoured,
+    SloLoggedOut,
+    SloMessageIn,
+    SloRefused,
+    logout_requests_pending,
+    slo_receive,
+    slo_request_start,
+)
 from sso.sp import sp_endpoints_for_request
 from sso.sp_keys import SpKeyUnreadable, sp_signing_key
-from sso.types import SamlRequest
+from sso.types import SamlRequest, SamlSubject
 
 logger = logging.getLogger("portico.sso")
 TEST_REQUESTS_KEY = "portico_test_requests"
@@ -185,6 +196,7 @@ class AcsView(View):
             return redirect("sso_test_result", reference=outcome.reference)
         typed = request.saml_session.get(LOGIN_HINTS_KEY, {}).get(outcome.answered_request or "")
         login(request, outcome.user)  # cycles the session key
+        request.session[SAML_SUBJECT_KEY] = outcome.subject.as_session()
         # The SAML session cookie was readable before sign-in (and through the IdP round trip): a fresh
         # key, so a value planted or seen earlier does not follow the signed-in person.
         request.saml_session.cycle_key()
@@ -267,8 +279,57 @@ def test_result(request: SamlRequest, reference: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def logout_view(request: SamlRequest) -> HttpResponse:
-    if request.method == "POST":
-        logout(request)
-        request.saml_session.flush()  # its cookie is deleted on the way out (SamlSessionMiddleware)
-        return render(request, "sso/signed_out.html")
-    return render(request, "sso/signed_out_confirm.html")
+    """Sign out: the Portico session ends first, whatever the IdP does next; where the tenant's IdP has a
+    logout URL, the browser then carries a signed LogoutRequest there (sso.slo)."""
+    if request.method != "POST":
+        return render(request, "sso/signed_out_confirm.html")
+    subject = SamlSubject.from_session(request.session.get(SAML_SUBJECT_KEY))
+    logout(request)
+    request.saml_session.flush()  # its cookie is deleted on the way out (SamlSessionMiddleware)
+    tenant = getattr(request, "tenant", None)
+    start = None
+    if tenant is not None:
+        try:
+            start = slo_request_start(tenant=tenant, endpoints=sp_endpoints_for_request(request), subject=subject)
+        except SpKeyUnreadable:
+            logger.exception("single logout not sent: the tenant's SP key cannot be read")
+    if start is None:
+        return render(request, "sso/signed_out.html", {"slo": "none"})
+    # A fresh saml session holds only this: the LogoutResponse must answer a request this browser sent.
+    request.saml_session[LOGOUT_REQUESTS_KEY] = {start.request_id: time.time()}
+    return redirect(start.redirect_to)
+
+
+@never_cache
+@csrf_exempt  # the IdP sends it (a redirect or a cross-site POST); the message's signature is the proof
+@require_http_methods(["GET", "POST"])
+def slo(request: SamlRequest) -> HttpResponse:
+    """/sso/slo/ — SingleLogoutService (HTTP-Redirect and HTTP-POST): the IdP's LogoutResponse to Portico's
+    sign-out, or its own LogoutRequest. One call to sso.slo.slo_receive, which verifies, decides and records."""
+    tenant = _tenant_or_404(request)
+    pending = logout_requests_pending(request.saml_session)
+    message = SloMessageIn(method=request.method or "GET", raw_query=request.META.get("QUERY_STRING", ""),
+                           form=request.POST.dict() if request.method == "POST" else {},
+                           host=request.get_host(), remote_addr=request.META.get("REMOTE_ADDR"))
+    try:
+        outcome = slo_receive(tenant=tenant, endpoints=sp_endpoints_for_request(request), message=message,
+                              outstanding=pending)
+    except IdpNotConfigured:
+        return _not_configured(request)
+    match outcome:
+        case SloRefused():
+            title, advice = logout_user_message(outcome.code)
+            return render(request, "sso/error.html", {"title": title, "advice": advice,
+                          "reference": outcome.reference, "retry_url": "/login/"}, status=outcome.status)
+        case SloLoggedOut():
+            request.saml_session[LOGOUT_REQUESTS_KEY] = {k: v for k, v in pending.items() if k != outcome.request_id}
+            return render(request, "sso/signed_out.html",
+                          {"slo": "done" if outcome.idp_signed_out else "idp_failed"})
+        case SloHonoured():
+            if request.user.is_authenticated and request.user.pk in outcome.user_ids:
+                # Its row is gone already; without this the session middleware could save it again.
+                logout(request)
+            if outcome.redirect_to:
+                return redirect(outcome.redirect_to)
+            return render(request, "sso/signed_out.html", {"slo": "idp"})
+    raise AssertionError(f"unhandled outcome {outcome!r}")  # pragma: no cover

@@ -18,6 +18,8 @@ AUDIT_ACTION_PHRASES: dict[str, str] = {
     "property.create": "Property created",
     "sso.idp_configure": "Identity provider connected or changed",
     "sso.idp_options": "Single sign-on options changed",
+    "sso.logout_idp": "Signed out by the identity provider (single logout)",
+    "sso.logout_refused": "Single-logout message refused",
     "sso.draft_save": "Draft identity provider connection saved",
     "sso.draft_discard": "Draft identity provider connection discarded",
     "sso.idp_activate": "Draft identity provider connection activated",

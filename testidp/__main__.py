@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Test IdP {idp.entity_id}")
     print(f"  metadata:      {idp.metadata_url}")
     print(f"  SSO endpoint:  {idp.sso_url}")
+    print(f"  SLO endpoint:  {idp.slo_url} (reads an SP's certificate from the metadata at its entity ID)")
     print(f"  IdP-initiated: {idp.initiate_url}?acs=<ACS URL>&audience=<SP entity ID>")
     print("Ctrl-C stops it.", flush=True)
     try:

@@ -6,6 +6,7 @@ Routes:
   POST /idp/sso           HTTP-POST binding AuthnRequest -> sign-in page
   GET  /idp/initiate      IdP-initiated sign-in page (?acs=&audience=&relay_state=)
   POST /idp/sso/login     sign-in form -> auto-submitting SAMLResponse form to the ACS
+  GET  /idp/slo           an SP's signed LogoutRequest -> redirect with a signed LogoutResponse
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def make_wsgi_app(idp: TestIdP) -> WSGIApplication:
         ("POST", "/idp/sso"): _sso_post,
         ("GET", "/idp/initiate"): _initiate,
         ("POST", LOGIN_PATH): _login,
+        ("GET", "/idp/slo"): _slo,
     }
     known_paths = {path for _, path in routes}
 
@@ -124,6 +126,15 @@ def _login(idp: TestIdP, environ: WSGIEnvironment) -> _Response:
     saml_response = idp.build_response_b64(**kwargs)
     page = auto_post_page(acs_url=acs_url, saml_response_b64=saml_response, relay_state=relay_state)
     return _html(page)
+
+
+def _slo(idp: TestIdP, environ: WSGIEnvironment) -> _Response:
+    # The raw query string: the signature covers the octets as the SP encoded them.
+    raw = environ.get("QUERY_STRING", "")
+    if "SAMLResponse=" in raw:  # the SP's answer to a logout this IdP started
+        return _text("200 OK", "Signed out")
+    location = idp.answer_logout_request(raw)
+    return "302 Found", [("Location", location), *_COMMON_HEADERS], b""
 
 
 # --- helpers ---

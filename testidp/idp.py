@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from sso.xmlsafe import dtd_declaration, hardened_parser, has_dtd
-from testidp import claims
+from testidp import claims, logout
 from testidp.encryption import Encryption, encrypt_assertion, sp_encryption_certificate
 from testidp.errors import InvalidAuthnRequest, InvalidInput
 from testidp.keys import KeyPair, generate_keypair
@@ -83,12 +83,14 @@ def check_http_url(value: str, what: str) -> str:
 class TestIdP:
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self, base_url: str, keypair: KeyPair | None = None, entity_id: str | None = None) -> None:
+    def __init__(self, base_url: str, keypair: KeyPair | None = None, entity_id: str | None = None,
+                 logout_issuer: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.keypair = keypair or generate_keypair()
         self.entity_id = entity_id or f"{self.base_url}/idp/metadata"
         self.metadata_url = f"{self.base_url}/idp/metadata"
         self.sso_url = f"{self.base_url}/idp/sso"
+        self.slo_url = f"{self.base_url}/idp/slo"
         self.initiate_url = f"{self.base_url}/idp/initiate"
         # Entra sends its directory's tenant id in every response; derive a stable one.
         self.tenant_id = str(uuid5(NAMESPACE_URL, self.entity_id))
@@ -97,6 +99,21 @@ class TestIdP:
         self.sp_verification_certificate: str | None = None
         # Entra's token encryption: when set, the sign-in form's responses carry an EncryptedAssertion.
         self.encrypt_to: Encryption | None = None
+        # The Issuer of logout messages: the entity ID, except for Entra (see `like_entra`).
+        self.logout_issuer = logout_issuer or self.entity_id
+        # SP entity ID -> (its signing certificate, its SingleLogoutService URL): what an IdP admin
+        # configures (Entra reads it from the SP's metadata).
+        self.service_providers: dict[str, tuple[str | None, str]] = {}
+
+    @classmethod
+    def like_entra(cls, base_url: str, keypair: KeyPair | None = None) -> TestIdP:
+        """Entra's Issuers: https://sts.windows.net/{tenant id}/ signs people in, and
+        https://login.microsoftonline.com/{tenant id}/ issues logout messages."""
+        tenant_id = str(uuid5(NAMESPACE_URL, base_url))
+        idp = cls(base_url, keypair, entity_id=f"https://sts.windows.net/{tenant_id}/",
+                  logout_issuer=f"https://login.microsoftonline.com/{tenant_id}/")
+        idp.tenant_id = tenant_id
+        return idp
 
     def __repr__(self) -> str:
         return f"TestIdP(entity_id={self.entity_id!r})"
@@ -116,10 +133,68 @@ class TestIdP:
         key_info = etree.SubElement(key_descriptor, f"{{{DS_NS}}}KeyInfo", nsmap={None: DS_NS})
         x509_data = etree.SubElement(key_info, f"{{{DS_NS}}}X509Data")
         etree.SubElement(x509_data, f"{{{DS_NS}}}X509Certificate").text = self.keypair.cert_base64
+        # Schema order: SingleLogoutService before NameIDFormat. Entra publishes HTTP-Redirect only.
+        etree.SubElement(idp, f"{{{MD_NS}}}SingleLogoutService",
+                         {"Binding": BINDING_HTTP_REDIRECT, "Location": self.slo_url})
         etree.SubElement(idp, f"{{{MD_NS}}}NameIDFormat").text = NAMEID_FORMAT_EMAIL
         for binding in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
             etree.SubElement(idp, f"{{{MD_NS}}}SingleSignOnService", {"Binding": binding, "Location": self.sso_url})
         return etree.tostring(md, encoding="unicode")
+
+    # --- single logout ---
+
+    def register_sp(self, *, entity_id: str, certificate_pem: str | None, slo_url: str) -> None:
+        self.service_providers[entity_id] = (certificate_pem, slo_url)
+
+    def logout_request(
+        self, *, sp_slo_url: str, name_id: str, binding: str = BINDING_HTTP_REDIRECT, session_index: str | None = None,
+        relay_state: str | None = None, sign: bool = True, signing_keypair: KeyPair | None = None,
+        issuer: str | _Unset = UNSET, destination: str | None | _Unset = UNSET, issue_instant: datetime | None = None,
+        doctype: bool = False,
+    ) -> tuple[str, str]:
+        """An IdP-initiated LogoutRequest: (the Redirect URL, or the POST binding's base64 value; its ID)."""
+        request_id = _new_id()
+        xml = logout.logout_request_xml(
+            issuer=self.logout_issuer if issuer is UNSET else issuer,
+            destination=sp_slo_url if destination is UNSET else destination, name_id=name_id,
+            request_id=request_id, session_index=session_index, issue_instant=issue_instant, doctype=doctype)
+        keypair = (signing_keypair or self.keypair) if sign else None
+        if binding == BINDING_HTTP_POST:
+            return logout.post_value(xml, keypair=keypair), request_id
+        return logout.redirect_url(location=sp_slo_url, param="SAMLRequest", xml=xml, relay_state=relay_state,
+                                   keypair=keypair), request_id
+
+    def logout_response(
+        self, *, sp_slo_url: str, in_response_to: str, binding: str = BINDING_HTTP_REDIRECT,
+        status: str = STATUS_SUCCESS, sign: bool = True, signing_keypair: KeyPair | None = None,
+        issuer: str | _Unset = UNSET, relay_state: str | None = None,
+    ) -> str:
+        """A LogoutResponse to the SP (the Redirect URL, or the POST binding's base64 value)."""
+        xml = logout.logout_response_xml(issuer=self.logout_issuer if issuer is UNSET else issuer,
+                                         destination=sp_slo_url, in_response_to=in_response_to,
+                                         response_id=_new_id(), status=status)
+        keypair = (signing_keypair or self.keypair) if sign else None
+        if binding == BINDING_HTTP_POST:
+            return logout.post_value(xml, keypair=keypair)
+        return logout.redirect_url(location=sp_slo_url, param="SAMLResponse", xml=xml, relay_state=relay_state,
+                                   keypair=keypair)
+
+    def answer_logout_request(self, raw_query: str) -> str:
+        """Verify an SP's signed LogoutRequest (Redirect binding, raw query string) against the certificate
+        registered for it, and answer with a signed LogoutResponse to its SingleLogoutService."""
+        issuer = logout.peek_issuer(raw_query)
+        if issuer in self.service_providers:
+            certificate_pem, sp_slo_url = self.service_providers[issuer]
+            certificates: tuple[str | None, ...] = (certificate_pem,)
+        else:
+            # Not registered (the demo): read the SP's metadata at its entity ID, as an IdP admin's
+            # "upload metadata file" would give it the certificates and the logout URL.
+            certificates, sp_slo_url = logout.sp_metadata_fetch(issuer)
+        request = logout.verify_redirect_request_any(raw_query, sp_certificate_pems=certificates)
+        if request.destination != self.slo_url:
+            raise InvalidInput("the LogoutRequest's Destination is not this IdP's logout URL")
+        return self.logout_response(sp_slo_url=sp_slo_url, in_response_to=request.id,
+                                    relay_state=request.relay_state)
 
     # --- responses ---
 

@@ -105,7 +105,7 @@ def test_client_admin_connects_the_identity_provider_and_tests_sign_in(
     sp = sp_endpoints(host=fabrikam.tenant.primary_host)
     for label, value in (("Identifier (Entity ID)", sp.entity_id),
                          ("Reply URL (Assertion Consumer Service URL)", sp.acs_url),
-                         ("Sign on URL", sp.sign_on_url)):
+                         ("Sign on URL", sp.sign_on_url), ("Logout Url (Optional)", sp.slo_url)):
         field = page.get_by_label(label, exact=True)
         expect(field).to_have_value(value)
         button = page.locator(".field", has=field).get_by_role("button")  # its name changes to "Copied"

@@ -35,7 +35,7 @@ PRIVATE = {"home", "waiting_room", "property_manage", "team", "team_member", "te
 NAMES_B_OBJECTS = {"property_manage", "property_detail", "setup_link", "sso_test_result", "sso_attempt",
                    "scim_user", "scim_token_revoke"}
 # sso_sp_certificate: the tenant's public SP certificate(s), as listed in its SP metadata.
-PUBLIC = {"healthz", "login", "logout", "sso_login", "sso_acs", "sso_metadata", "sso_sp_certificate", "central_home",
+PUBLIC = {"healthz", "login", "logout", "sso_login", "sso_acs", "sso_metadata", "sso_sp_certificate", "sso_slo", "central_home",
           "central_login"}
 ADMIN_NAMESPACE = "admin"
 CLEAN = {401, 403, 404, 405, 410}

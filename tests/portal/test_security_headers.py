@@ -66,7 +66,24 @@ def test_both_session_cookies_rotate_at_sign_in_and_clear_at_sign_out(acme, acme
     assert client.cookies[settings.SAML_SESSION_COOKIE_NAME].value not in ("", saml_before)
     assert client.get("/api/me").status_code == 200
     session_in = client.cookies[settings.SESSION_COOKIE_NAME].value
+    saml_in = client.cookies[settings.SAML_SESSION_COOKIE_NAME].value
+    client.post("/logout/")
+    # The IdP has a logout URL: a fresh SAML session holds only the ID of the LogoutRequest sent (sso.slo).
+    assert client.cookies[settings.SAML_SESSION_COOKIE_NAME].value not in ("", saml_in)
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value != session_in
+    assert client.get("/api/me").status_code == 401
+
+
+def test_without_single_logout_both_session_cookies_clear_at_sign_out(acme, acme_idp):
+    from sso.models import IdentityProvider
+
+    IdentityProvider.objects.filter(tenant=acme).update(slo_url="")
+    client = client_for("acme.localhost")
+    _, info = sso_start(client)
+    xml = acme_idp.build_response(acs_url=info.acs_url, audience=info.issuer, email="clear@acme.example",
+                                  in_response_to=info.id)
+    assert client.post("/sso/acs/", {"SAMLResponse": base64.b64encode(xml.encode()).decode(),
+                                     "RelayState": "/"}).status_code == 302
     client.post("/logout/")
     assert client.cookies[settings.SAML_SESSION_COOKIE_NAME].value == ""
-    assert client.cookies[settings.SESSION_COOKIE_NAME].value != session_in
     assert client.get("/api/me").status_code == 401

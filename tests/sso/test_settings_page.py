@@ -130,8 +130,9 @@ def test_page_shows_identifier_reply_url_and_sign_on_url_for_the_host_it_is_view
     assert input_value(page, "sp-entity-id") == expected.entity_id
     assert input_value(page, "sp-acs-url") == expected.acs_url
     assert input_value(page, "sp-sign-on-url") == expected.sign_on_url
+    assert input_value(page, "sp-slo-url") == expected.slo_url
     assert f'href="{expected.metadata_url}" download=' in page
-    assert page.count('data-copy="sp-') == 3
+    assert page.count('data-copy="sp-') == 4
     assert "/static/portico/portico.js" in page and "<script>" not in page  # a static file: the CSP allows no inline script
     script = (Path(settings.BASE_DIR) / "static" / "portico" / "portico.js").read_text()
     assert "navigator.clipboard" in script and "Copied" in script and "execCommand" in script

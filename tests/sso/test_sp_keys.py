@@ -108,8 +108,9 @@ def test_sp_metadata_lists_each_certificate_for_signing_and_encryption(acme):
     assert [k.get("use") for k in keys] == ["signing", "encryption", "signing", "encryption"]
     bodies = [k.findtext("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=NS) for k in keys]
     assert bodies[0] == bodies[1] != bodies[2] == bodies[3]
-    # KeyDescriptor comes first in SPSSODescriptor (schema order).
-    assert sp[0].tag.endswith("KeyDescriptor") and sp[4].tag.endswith("NameIDFormat")
+    # KeyDescriptor comes first in SPSSODescriptor (schema order), then SingleLogoutService, NameIDFormat.
+    assert sp[0].tag.endswith("KeyDescriptor") and sp[4].tag.endswith("SingleLogoutService")
+    assert sp[6].tag.endswith("NameIDFormat")
 
 
 def test_sp_key_rotate_command(acme, capsys):

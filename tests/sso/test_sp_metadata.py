@@ -34,6 +34,13 @@ def _assert_sp_metadata(xml: str, host: str) -> None:
     assert acs.get("Binding") == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
     assert acs.get("Location") == endpoints.acs_url
     assert acs.get("index") == "0" and acs.get("isDefault") == "true"
+    # Single logout at one stable URL per host, both bindings (sso.slo), before NameIDFormat as the schema wants.
+    slo = sp.findall("md:SingleLogoutService", NS)
+    assert [(e.get("Binding"), e.get("Location")) for e in slo] == [
+        ("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect", endpoints.slo_url),
+        ("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST", endpoints.slo_url)]
+    assert endpoints.slo_url == f"{endpoints.base_url}/sso/slo/"
+    assert list(sp).index(slo[-1]) < list(sp).index(sp.find("md:NameIDFormat", NS))
 
 
 def test_sp_metadata_names_the_entity_id_and_acs_of_the_host_it_is_for(settings):
@@ -54,6 +61,7 @@ def test_sp_metadata_is_valid_saml_metadata_for_pysaml2():
     [sp] = descriptor.spsso_descriptor
     assert sp.assertion_consumer_service[0].location == sp_endpoints(host="acme.localhost").acs_url
     assert sp.want_assertions_signed == "false"
+    assert [e.location for e in sp.single_logout_service] == [sp_endpoints(host="acme.localhost").slo_url] * 2
     assert descriptor.organization.organization_name[0].text == "Acme & Sons <Ltd>"
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import base64
 import io
 import stat
+import threading
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -27,7 +29,7 @@ from saml2.response import StatusError, UnsolicitedResponse
 from saml2.sigver import SignatureError, SigverError
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 
-from testidp import claims
+from testidp import claims, logout
 from testidp.__main__ import main as run_cli
 from testidp.app import make_wsgi_app
 from testidp.errors import InvalidAuthnRequest
@@ -344,6 +346,41 @@ def test_metadata_describes_signing_key_and_both_sso_bindings(idp: TestIdP) -> N
     services = {s.get("Binding"): s.get("Location") for s in descriptor.findall("md:SingleSignOnService", NS)}
     assert services == {BINDING_HTTP_REDIRECT: idp.sso_url, BINDING_HTTP_POST: idp.sso_url}
     assert idp.metadata_xml() == idp.metadata_xml()  # stable across calls
+    # Like Entra: single logout over HTTP-Redirect only.
+    [slo] = descriptor.findall("md:SingleLogoutService", NS)
+    assert (slo.get("Binding"), slo.get("Location")) == (BINDING_HTTP_REDIRECT, idp.slo_url)
+
+
+# --- single logout ---
+
+
+def test_app_answers_a_signed_logout_request_with_a_signed_logout_response(idp: TestIdP) -> None:
+    sp_key = generate_keypair("SP")
+    idp.register_sp(entity_id=SP_ENTITY_ID, certificate_pem=sp_key.cert_pem, slo_url="https://acme.portico.test/slo/")
+    xml = logout.logout_request_xml(issuer=SP_ENTITY_ID, destination=idp.slo_url, name_id=EMAIL, request_id="_q1")
+    url = logout.redirect_url(location=idp.slo_url, param="SAMLRequest", xml=xml, relay_state="rs", keypair=sp_key)
+    status, headers, _ = call_app(idp, "GET", "/idp/slo", query=urlsplit(url).query)
+    assert status == "302 Found" and headers["Location"].startswith("https://acme.portico.test/slo/?SAMLResponse=")
+    root, relay_state = logout.verify_redirect_message(urlsplit(headers["Location"]).query, param="SAMLResponse",
+                                                       certificate_pem=idp.keypair.cert_pem)
+    assert root.get("InResponseTo") == "_q1" and relay_state == "rs"
+    assert root.findtext("saml:Issuer", namespaces=NS) == idp.logout_issuer
+
+    unsigned = logout.redirect_url(location=idp.slo_url, param="SAMLRequest", xml=xml, relay_state=None, keypair=None)
+    assert call_app(idp, "GET", "/idp/slo", query=urlsplit(unsigned).query)[0] == "400 Bad Request"
+    forged = logout.redirect_url(location=idp.slo_url, param="SAMLRequest", xml=xml, relay_state=None,
+                                 keypair=generate_keypair("Not the SP"))
+    assert call_app(idp, "GET", "/idp/slo", query=urlsplit(forged).query)[0] == "400 Bad Request"
+
+
+def test_an_entra_like_idp_signs_in_and_logs_out_under_entras_two_issuers() -> None:
+    entra = TestIdP.like_entra("http://idp.test:8010")
+    assert entra.entity_id == f"https://sts.windows.net/{entra.tenant_id}/"
+    assert entra.logout_issuer == f"https://login.microsoftonline.com/{entra.tenant_id}/"
+    url, _ = entra.logout_request(sp_slo_url="https://acme.portico.test/slo/", name_id=EMAIL)
+    root, _ = logout.verify_redirect_message(urlsplit(url).query, param="SAMLRequest",
+                                             certificate_pem=entra.keypair.cert_pem)
+    assert root.findtext("saml:Issuer", namespaces=NS) == entra.logout_issuer
 
 
 # --- AuthnRequest parsing ---
@@ -536,3 +573,42 @@ def test_command_line_writes_metadata_with_the_persisted_certificate(tmp_path: P
     assert md.get("entityID") == "http://localhost:8010/idp/metadata"
     persisted = load_or_create_keypair(tmp_path / "state")
     assert md.findtext(".//ds:X509Certificate", namespaces=NS) == persisted.cert_base64
+
+
+def test_an_unregistered_sp_is_read_from_its_metadata_at_its_entity_id(idp: TestIdP) -> None:
+    sp_key = generate_keypair("SP from metadata")
+    documents: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+            body = documents.get(self.path, b"")
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        entity_id = f"http://127.0.0.1:{server.server_address[1]}/sso/metadata/"
+        md = NS["md"]
+        documents["/sso/metadata/"] = (
+            f'<md:EntityDescriptor xmlns:md="{md}" xmlns:ds="{NS["ds"]}" entityID="{entity_id}">'
+            f'<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+            f'<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{sp_key.cert_base64}'
+            f"</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+            f'<md:SingleLogoutService Binding="{BINDING_HTTP_REDIRECT}" Location="https://sp.test/slo/"/>'
+            f"</md:SPSSODescriptor></md:EntityDescriptor>").encode()
+        xml = logout.logout_request_xml(issuer=entity_id, destination=idp.slo_url, name_id=EMAIL, request_id="_m1")
+        url = logout.redirect_url(location=idp.slo_url, param="SAMLRequest", xml=xml, relay_state=None, keypair=sp_key)
+        status, headers, _ = call_app(idp, "GET", "/idp/slo", query=urlsplit(url).query)
+        assert status == "302 Found" and headers["Location"].startswith("https://sp.test/slo/?SAMLResponse=")
+        documents["/sso/metadata/"] = documents["/sso/metadata/"].replace(sp_key.cert_base64.encode(), b"")
+        status, _, body = call_app(idp, "GET", "/idp/slo", query=urlsplit(url).query)
+        assert status == "400 Bad Request" and "publishes no signing certificate" in body
+    finally:
+        server.shutdown()
+        server.server_close()
