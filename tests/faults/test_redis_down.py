@@ -14,6 +14,7 @@ from outbox.models import OutboundEmail
 from outbox.services import emails_queue_lost
 from sso.models import ConsumedAssertion, SignInAttempt
 from support.models import NewUserRequest
+from tests.conftest import staff_totp_enrol, totp_code
 from tests.faults.conftest import WebServer, celery_broker, worker_start
 from tests.provisioning.factories import new_user_request_create, unique_email
 
@@ -49,6 +50,10 @@ def test_redis_down_refuses_sign_in_keeps_approvals_in_the_outbox_and_recovers_w
         signed_in = admin.csrf_post("/admin/login/", {"username": staff.username, "password": password,
                                                       "next": "/admin/"})
         assert signed_in.status_code == 302, signed_in.text[:500]
+        # Then the code of their authenticator (the admin opens only with a verified second factor).
+        device = staff_totp_enrol(staff)
+        verified = admin.csrf_post("/admin/2fa/", {"otp_token": totp_code(device)})
+        assert verified.status_code == 302, verified.text[:500]
         pending = new_user_request_create(email=unique_email("outage"))
         first_id = (OutboundEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0)
 
