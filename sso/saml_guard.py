@@ -385,21 +385,26 @@ def _decode(saml_response: str | bytes, *, max_bytes: int) -> bytes:
         raise SamlRejected(RejectCode.malformed, "The SAMLResponse field is not valid base64.") from None
     if len(xml) > max_bytes:
         raise _too_large(max_bytes)
-    # The DOCTYPE scan below only works on an ASCII-compatible encoding: a UTF-16
-    # document would hide "<!DOCTYPE" behind NUL bytes. SAML responses are UTF-8.
+    xml_text_check(xml, what="SAML response")
+    return xml
+
+
+def xml_text_check(xml: bytes, *, what: str) -> None:
+    """UTF-8 and no DOCTYPE/ENTITY, before any parser sees it (responses here, logout messages in
+    sso.slo_guard). The DOCTYPE scan only works on an ASCII-compatible encoding: a UTF-16 document
+    would hide "<!DOCTYPE" behind NUL bytes, and SAML messages are UTF-8."""
     if b"\x00" in xml:
-        raise SamlRejected(RejectCode.malformed, "The SAML response is not UTF-8 XML.")
+        raise SamlRejected(RejectCode.malformed, f"The {what} is not UTF-8 XML.")
     try:
         xml.decode("utf-8")
     except UnicodeDecodeError:
-        raise SamlRejected(RejectCode.malformed, "The SAML response is not UTF-8 XML.") from None
+        raise SamlRejected(RejectCode.malformed, f"The {what} is not UTF-8 XML.") from None
     if dtd_declaration(xml):
         raise SamlRejected(
             RejectCode.doctype,
-            "The SAML response contains a DOCTYPE or ENTITY declaration, which no genuine IdP sends; "
+            f"The {what} contains a DOCTYPE or ENTITY declaration, which no genuine IdP sends; "
             "Portico refuses it before parsing.",
         )
-    return xml
 
 
 def _parser() -> etree.XMLParser:

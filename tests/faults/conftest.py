@@ -6,6 +6,7 @@ import importlib.util
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -391,3 +392,13 @@ def pgbouncer_factory() -> Iterator:
     yield start
     for bouncer in started:
         bouncer.stop()
+
+
+def wait_until(condition, timeout: float = 60, interval: float = 0.1) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass; whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False

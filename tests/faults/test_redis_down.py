@@ -3,7 +3,6 @@ both on a private redis-server this test starts: sign-in refuses cleanly, an app
 waits in the outbox and is sent once Redis is back, and neither process is restarted."""
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,19 +14,11 @@ from outbox.services import emails_queue_lost
 from sso.models import ConsumedAssertion, SignInAttempt
 from support.models import NewUserRequest
 from tests.conftest import staff_totp_enrol, totp_code
-from tests.faults.conftest import WebServer, celery_broker, worker_start
+from tests.faults.conftest import WebServer, celery_broker, wait_until, worker_start
 from tests.provisioning.factories import new_user_request_create, unique_email
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker]
 
-
-def _wait(condition, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _acme_user_exists(email: str) -> bool:
@@ -93,7 +84,7 @@ def test_redis_down_refuses_sign_in_keeps_approvals_in_the_outbox_and_recovers_w
         with celery_broker(broker):
             assert emails_queue_lost(older_than=timedelta(0)) >= len(owed)
         ids = [pk for pk, _to, _sent in owed]
-        assert _wait(lambda: not OutboundEmail.objects.filter(pk__in=ids, sent_at__isnull=True).exists()), \
+        assert wait_until(lambda: not OutboundEmail.objects.filter(pk__in=ids, sent_at__isnull=True).exists()), \
             (tmp_path / "worker.log").read_text()[-3000:]
         for _pk, to, _sent in owed:
             assert len(smtp_sink.wait_for(to[0], count=1)) == 1  # once each

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -14,19 +13,11 @@ from django.contrib.auth import get_user_model
 from outbox.models import OutboundEmail
 from outbox.services import emails_queue_lost
 from support.services import new_user_requests_approve
-from tests.faults.conftest import celery_broker, worker_start
+from tests.faults.conftest import celery_broker, wait_until, worker_start
 from tests.provisioning.factories import new_user_request_create, unique_email
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker]
 
-
-def _wait(condition, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_worker_killed_mid_batch_loses_and_duplicates_no_e_mail(committed_db, private_redis, slow_smtp, tmp_path):
@@ -42,7 +33,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_no_e_mail(committed_db, 
 
         first = worker_start(broker=broker, smtp_url=smtp_url, log_path=tmp_path / "w1.log", name="kill-1")
         try:
-            assert _wait(lambda: OutboundEmail.objects.filter(pk__in=[pk for pk, _ in rows], sent_at__isnull=False)
+            assert wait_until(lambda: OutboundEmail.objects.filter(pk__in=[pk for pk, _ in rows], sent_at__isnull=False)
                          .exists()), (tmp_path / "w1.log").read_text()[-3000:]
         finally:
             os.kill(first.pid, signal.SIGKILL)  # mid-batch, most likely inside an SMTP hand-off
@@ -56,7 +47,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_no_e_mail(committed_db, 
             # the beat sweeper re-queues every unsent, never-attempted e-mail well before (run here now).
             emails_queue_lost(older_than=timedelta(0))
             ids = [pk for pk, _ in rows]
-            assert _wait(lambda: OutboundEmail.objects.filter(pk__in=ids, sent_at__isnull=True).count() == 0), \
+            assert wait_until(lambda: OutboundEmail.objects.filter(pk__in=ids, sent_at__isnull=True).count() == 0), \
                 (tmp_path / "w2.log").read_text()[-3000:]
         finally:
             second.terminate()
