@@ -182,6 +182,9 @@ class BrowserTenant:
         return self.email(local)
 
 
+_letters_used: set[str] = set()
+
+
 def _browser_tenant(letter: str, name: str, *, properties: list[tuple[str, str]], configured: bool = True,
                     allow_idp_initiated: bool = False, brand_colour: str = "") -> BrowserTenant:
     from provisioning.services import property_create
@@ -192,6 +195,9 @@ def _browser_tenant(letter: str, name: str, *, properties: list[tuple[str, str]]
     from testidp.server import serve_in_thread
 
     slug = f"b{PID}{letter}"
+    # One letter per tenant of the run: a clash would end in "Tenant … already exists" in setup.
+    assert letter not in _letters_used, f"browser tenant letter {letter!r} is taken: pick another"
+    _letters_used.add(letter)
     # A readable domain for the screenshots, unless an earlier run kept with --reuse-db holds it.
     domain = f"{name.split()[0].lower()}.example"
     if EmailDomain.objects.filter(domain__iexact=domain).exists():

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def woodgrove(browser_db) -> Iterator[BrowserTenant]:
     """A tenant of its own: its options change here and must not leak into other journeys."""
-    bt = _browser_tenant("w", "Woodgrove Homes", properties=[("Oak Yard", "oak-yard")])
+    bt = _browser_tenant("g", "Woodgrove Homes", properties=[("Oak Yard", "oak-yard")])
     yield bt
     bt.idp.stop()  # type: ignore[union-attr]
 
