@@ -30,10 +30,11 @@ from uuid import uuid4
 
 import cryptography.exceptions
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from sso.request_signing import SIG_ALG_RSA_SHA256, redirect_url_sign
 from sso.saml_guard import (
     DS_NS,
     SAML_NS,
@@ -53,7 +54,7 @@ from sso.xmlsafe import hardened_parser, has_dtd
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+RSA_SHA256 = SIG_ALG_RSA_SHA256
 # What the Redirect binding's SigAlg may name: RSA with SHA-2 (Entra signs RSA-SHA256); never SHA-1.
 _SIG_ALGS: dict[str, hashes.HashAlgorithm] = {
     RSA_SHA256: hashes.SHA256(),
@@ -227,8 +228,8 @@ def logout_response_xml(
 def redirect_url_signed(
     *, location: str, param: str, xml: bytes, relay_state: str | None, private_key_pem: bytes,
 ) -> str:
-    """`location` with the message DEFLATE-d, base64-ed and signed RSA-SHA256 over the query string as
-    sent (SAML bindings §3.4.4.1), the way Entra expects a signed LogoutRequest."""
+    """`location` with the message DEFLATE-d and base64-ed, signed RSA-SHA256 over the query string as
+    sent (SAML bindings §3.4.4.1) by the one redirect signer, sso.request_signing."""
     deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     encoded = base64.b64encode(deflater.compress(xml) + deflater.flush()).decode("ascii")
     # quote_plus, as form encoding does: verifiers that re-encode the decoded values (pysaml2 does) then
@@ -236,14 +237,8 @@ def redirect_url_signed(
     parts = [f"{param}={quote_plus(encoded, safe='')}"]
     if relay_state:
         parts.append(f"RelayState={quote_plus(relay_state, safe='')}")
-    parts.append(f"SigAlg={quote_plus(RSA_SHA256, safe='')}")
-    octets = "&".join(parts).encode("ascii")
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise TypeError("SP signing keys are RSA")
-    signature = base64.b64encode(key.sign(octets, padding.PKCS1v15(), hashes.SHA256())).decode("ascii")
     separator = "&" if "?" in location else "?"
-    return f"{location}{separator}{octets.decode('ascii')}&Signature={quote_plus(signature, safe='')}"
+    return redirect_url_sign(url=f"{location}{separator}{'&'.join(parts)}", private_key_pem=private_key_pem)
 
 
 # --- checks ---
